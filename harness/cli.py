@@ -1,0 +1,115 @@
+"""argparse front end; every command's work lives in harness/ modules."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import registry
+from .errors import HarnessError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def cmd_list(args) -> int:
+    tables = {"tasks": registry.TASKS, "models": registry.MODELS, "indexes": registry.INDEXES,
+              "suites": registry.SUITES}
+    prefixes = {"tasks": registry.TASK_PREFIXES, "models": registry.MODEL_PREFIXES,
+                "indexes": registry.INDEX_PREFIXES}
+    for kind in ([args.what] if args.what else list(tables)):
+        print(f"{kind}:")
+        for name, target in tables[kind].items():
+            detail = ", ".join(target) if isinstance(target, list) else target.split(":")[0]
+            print(f"  {name:<32} {detail}")
+        for p, target in prefixes.get(kind, {}).items():
+            print(f"  {p + ':<path>':<32} {target.split(':')[0]}")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .executors import make_executor
+    from .runner import RunSettings, plan, run, summary_table
+
+    if args.suite and args.tasks:
+        raise HarnessError("give either --suite or --tasks, not both")
+    tasks = _csv(args.tasks) if args.tasks else registry.suite_tasks(args.suite or "default")
+    models = _csv(args.models) if args.models else list(registry.DEFAULT_MODELS)
+    indexes = _csv(args.indexes) if args.indexes else None
+    registry.check_names("task", tasks)
+    registry.check_names("model", models)
+    if indexes:
+        registry.check_names("index", indexes)
+    task_params = json.loads(args.task_params) if args.task_params else {}
+    settings = RunSettings(results_dir=args.results, data_root=args.data_root, cache_dir=args.cache_dir,
+                           overwrite=args.overwrite, progress=not args.no_progress, task_params=task_params)
+    jobs = plan(tasks, models, indexes)
+    print(f"{len(jobs)} job(s): {len(models)} model(s) x {len(tasks)} task(s)"
+          + (f" x {len(indexes)} index(es) where a task searches" if indexes else ""), file=sys.stderr)
+    outcomes = run(jobs, settings, make_executor(args.workers, args.scheduler))
+    print(summary_table(outcomes))
+    if any(o.status == "error" and o.bad_input for o in outcomes):
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED if any(o.status == "error" for o in outcomes) else EXIT_OK
+
+
+def cmd_cache(args) -> int:
+    from .cache import EmbeddingCache
+    cache = EmbeddingCache(args.cache_dir)
+    if args.action == "clear":
+        freed = cache.clear(args.model)
+        print(f"cleared {freed / 1e6:.1f} MB from {cache.root}")
+        return EXIT_OK
+    rows = cache.report()
+    total = sum(r["bytes"] for r in rows)
+    print(f"embedding cache: {cache.root}")
+    for r in rows:
+        print(f"  {r['model']:<48} {r['vectors']:>9} vectors {r['shards']:>5} shards {r['bytes'] / 1e6:>9.1f} MB")
+    print(f"  total {total / 1e6:.1f} MB")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py", description="Embedding benchmark harness: models x tasks x indexes.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="list tasks, models, indexes and suites")
+    ls.add_argument("what", nargs="?", choices=["tasks", "models", "indexes", "suites"])
+    ls.set_defaults(fn=cmd_list)
+
+    r = sub.add_parser("run", help="run jobs and write one result file per job")
+    r.add_argument("--suite", help="a named task list (see `list suites`); default: the default suite")
+    r.add_argument("--tasks", help="comma-separated task names, e.g. STSBenchmark,SICK-R or beir:/folder")
+    r.add_argument("--models", help="comma-separated model names (default: all-MiniLM-L6-v2)")
+    r.add_argument("--indexes", help="comma-separated index names for retrieval-type tasks (default: exact)")
+    r.add_argument("--data-root", help="data folder (default: $HARNESS_DATA, then ../shared/data, then the hub)")
+    r.add_argument("--results", default="results", help="results folder (default: results)")
+    r.add_argument("--cache-dir", help="embedding cache folder (default: $HARNESS_CACHE or .cache/embeddings)")
+    r.add_argument("--overwrite", action="store_true", help="redo jobs that already have a result")
+    r.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    r.add_argument("--scheduler", help="Dask scheduler address tcp://host:port, or 'local' for a LocalCluster")
+    r.add_argument("--task-params", help='JSON: {"TaskName": {"param": value}} overrides')
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("cache", help="embedding cache: size report or clear")
+    c.add_argument("action", choices=["info", "clear"])
+    c.add_argument("--cache-dir")
+    c.add_argument("--model", help="with clear: only model folders whose name contains this")
+    c.set_defaults(fn=cmd_cache)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; finished results are kept, re-run to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,44 @@
+"""Where jobs run: in this process, or a local process pool (`--workers N`).
+
+An executor is anything with `map(fn, jobs, settings)` yielding outcomes as jobs finish.
+"""
+from __future__ import annotations
+
+import os
+
+
+class InProcessExecutor:
+    """Default for one worker: jobs run one after another here, sharing the loaded model."""
+
+    def map(self, fn, jobs, settings):
+        for job in jobs:
+            yield fn(job, settings)
+
+
+def _init_worker(threads: int) -> None:
+    # before torch/numpy start their thread pools: N workers share the machine's cores
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ["HARNESS_PROGRESS"] = "0"  # many bars from many processes are noise; the job bar stays
+
+
+class ProcessPoolExecutor:
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def map(self, fn, jobs, settings):
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        with cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                    initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = [pool.submit(fn, job, settings) for job in jobs]
+            for fut in cf.as_completed(futures):
+                yield fut.result()
+
+
+def make_executor(workers: int = 1, scheduler: str | None = None):
+    if scheduler:
+        from .dask_executor import DaskExecutor
+        return DaskExecutor(scheduler)
+    return InProcessExecutor() if workers <= 1 else ProcessPoolExecutor(workers)

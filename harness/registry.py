@@ -1,0 +1,92 @@
+"""Names -> factories, as data. Nothing heavy is imported until a name is resolved.
+
+Adding a task, model or index is one small module plus one line here. Entries are
+"module:attribute" strings (lm-eval style) so `run.py list` never imports torch, faiss or mteb.
+Prefixed names (`beir:/folder`, `st:/path/or/hub-id`, `vectors:/file.npy`, `words:/folder`) build
+an object from a path the user gives.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from .errors import UnknownNameError
+
+TASKS: dict[str, str] = {
+    # STS (MTEB names)
+    "STSBenchmark": "tasks.sts:stsbenchmark",
+    "SICK-R": "tasks.sts:sickr",
+    "BIOSSES": "tasks.sts:biosses",
+    # word similarity (word-vector adapters; sentence models encode the single words)
+    "WordSim353": "tasks.word_similarity:wordsim353",
+    "SimLex999": "tasks.word_similarity:simlex999",
+}
+
+MODELS: dict[str, str] = {
+    "all-MiniLM-L6-v2": "adapters.models.sentence_transformers:packaged_minilm",
+    "w2v-googlenews-subset": "adapters.models.word_vectors:w2v_googlenews_subset",
+    "static-tokenlearn-64": "adapters.models.static_model2vec:tokenlearn_static",
+}
+
+INDEXES: dict[str, str] = {}
+
+# Prefix -> factory taking the text after the colon.
+TASK_PREFIXES: dict[str, str] = {}
+MODEL_PREFIXES: dict[str, str] = {
+    "st": "adapters.models.sentence_transformers:from_path_or_hub_id",
+    "vectors": "adapters.models.precomputed:from_npy",
+    "words": "adapters.models.word_vectors:from_folder",
+}
+INDEX_PREFIXES: dict[str, str] = {}
+
+# Named task lists. "default" runs every task family on the packaged model and offline data.
+SUITES: dict[str, list[str]] = {
+    "default": ["STSBenchmark", "SICK-R", "BIOSSES"],
+    "sts": ["STSBenchmark", "SICK-R", "BIOSSES"],
+    "word-similarity": ["WordSim353", "SimLex999"],
+}
+
+DEFAULT_MODELS = ["all-MiniLM-L6-v2"]
+
+
+def load_target(target: str) -> Callable[..., Any]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _resolve(kind: str, name: str, table: dict[str, str], prefixes: dict[str, str], **kwargs):
+    if name in table:
+        return load_target(table[name])(**kwargs)
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in prefixes and rest:
+        return load_target(prefixes[prefix])(rest, **kwargs)
+    valid = list(table) + [f"{p}:<path>" for p in prefixes]
+    raise UnknownNameError(kind, name, valid)
+
+
+def make_task(name: str):
+    return _resolve("task", name, TASKS, TASK_PREFIXES)
+
+
+def make_model(name: str):
+    return _resolve("model", name, MODELS, MODEL_PREFIXES)
+
+
+def make_index(name: str):
+    return _resolve("index", name, INDEXES, INDEX_PREFIXES)
+
+
+def check_names(kind: str, names: list[str]) -> None:
+    """Fail fast, before any job runs, on a name that resolves to nothing."""
+    table, prefixes = {"task": (TASKS, TASK_PREFIXES), "model": (MODELS, MODEL_PREFIXES),
+                       "index": (INDEXES, INDEX_PREFIXES)}[kind]
+    for name in names:
+        prefix, sep, rest = name.partition(":")
+        if name not in table and not (sep and prefix in prefixes and rest):
+            raise UnknownNameError(kind, name, list(table) + [f"{p}:<path>" for p in prefixes])
+
+
+def suite_tasks(suite: str) -> list[str]:
+    if suite not in SUITES:
+        raise UnknownNameError("suite", suite, SUITES)
+    return list(SUITES[suite])

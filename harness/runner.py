@@ -1,0 +1,195 @@
+"""Plans jobs (models x tasks x indexes), runs them through an executor, writes one result each.
+
+A job is identified by its `job_key` (task definition + dataset checksums + the model meta that
+changes vectors + index parameters + seed). An existing result with the same key and status "ok"
+is skipped (resume); `--overwrite` redoes it. A failing job is recorded with status "error" and
+the run goes on; finished results are never lost because each is written atomically on its own.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import registry
+from .errors import HarnessError
+from .results import is_done, job_key, result_path, write_result
+from .versions import library_versions
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    model: str
+    task: str
+    index: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} / {self.task}" + (f" / {self.index}" if self.index else "")
+
+
+@dataclass
+class RunSettings:
+    results_dir: str
+    data_root: str | None
+    cache_dir: str | None
+    overwrite: bool = False
+    progress: bool = True
+    task_params: dict = field(default_factory=dict)   # task name -> params overrides
+
+
+@dataclass
+class JobOutcome:
+    spec: JobSpec
+    status: str            # "ok" | "skipped" | "error"
+    path: str | None
+    main_score_name: str | None = None
+    main_score: float | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    bad_input: bool = False
+
+
+def plan(tasks: list[str], models: list[str], indexes: list[str] | None) -> list[JobSpec]:
+    """Every (model, task) pair; tasks that search an index get one job per index (default exact)."""
+    jobs = []
+    for model in models:
+        for task_name in tasks:
+            task = registry.make_task(task_name)
+            if getattr(task, "uses_index", False):
+                for index in (indexes or ["exact"]):
+                    jobs.append(JobSpec(model, task_name, index))
+            else:
+                jobs.append(JobSpec(model, task_name, None))
+    return jobs
+
+
+# One model object per process and name: loading MiniLM once serves every task of the run.
+_MODELS: dict[str, object] = {}
+
+
+def get_model(name: str):
+    if name not in _MODELS:
+        _MODELS[name] = registry.make_model(name)
+    return _MODELS[name]
+
+
+def _index_spec(index) -> dict | None:
+    if index is None:
+        return None
+    return index.spec() if hasattr(index, "spec") else {"name": getattr(index, "name", str(index))}
+
+
+def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
+    from .cache import EmbeddingCache
+    from .data import resolve_data_root
+    from .embedding import CachedModel
+
+    t_start = time.perf_counter()
+    path = None
+    base: dict = {"task": spec.task, "model": spec.model, "index": None, "status": "error"}
+    try:
+        task = registry.make_task(spec.task)
+        task.params.update(settings.task_params.get(spec.task, {}))
+        index = registry.make_index(spec.index) if spec.index else None
+        model = get_model(spec.model)
+        data_root = resolve_data_root(settings.data_root)
+        path = result_path(settings.results_dir, spec.model, task.name, spec.index)
+
+        t0 = time.perf_counter()
+        dataset = task.load(data_root)
+        t_load = time.perf_counter() - t0
+
+        meta = dict(model.meta)
+        index_spec = _index_spec(index)
+        definition = {**task.describe(), "dataset_sha256": dataset.sha256, "model": spec.model,
+                      "model_meta": {k: meta.get(k) for k in ("name", "revision", "dim", "normalized",
+                                                               "max_seq_len", "prompts", "kind", "pooling")},
+                      "index": index_spec}
+        key = job_key(definition)
+        base = {**task.describe(), "model": spec.model, "model_revision": meta.get("revision"),
+                "index": index_spec, "dataset": dataset.as_dict(), "job_key": key, "status": "error"}
+        if not settings.overwrite and is_done(path, key):
+            return JobOutcome(spec, "skipped", str(path), task.main_score,
+                              _stored_main_score(path), time.perf_counter() - t_start)
+
+        cached = CachedModel(model, EmbeddingCache(settings.cache_dir), progress=settings.progress)
+        t0 = time.perf_counter()
+        out = task.evaluate(cached, index)
+        t_total = time.perf_counter() - t0
+        scores = out.scores if hasattr(out, "scores") else dict(out)
+        if task.main_score not in scores:
+            raise HarnessError(f"task {task.name} did not produce its main score {task.main_score!r}")
+        for name, arr in getattr(out, "sidecars", {}).items():
+            _write_sidecar(path, name, arr)
+        timings = {"load": t_load, "encode": cached.stats["encode_s"],
+                   "evaluate": max(0.0, t_total - cached.stats["encode_s"])}
+        result = {**base, "main_score": scores[task.main_score], "scores": scores,
+                  "details": getattr(out, "details", {}),
+                  "embedding_cache": {"encoded": cached.stats["encoded"], "cached": cached.stats["cached"]},
+                  "versions": library_versions(), "timings_s": timings, "status": "ok", "error": None}
+        if index is not None and hasattr(index, "stats"):
+            result["index_stats"] = index.stats()
+        write_result(path, result)
+        return JobOutcome(spec, "ok", str(path), task.main_score, float(scores[task.main_score]),
+                          time.perf_counter() - t_start)
+    except Exception as e:  # one job's failure never stops the others
+        message = f"{type(e).__name__}: {e}"
+        if path is not None:
+            write_result(path, {**base, "main_score": None, "scores": {}, "versions": library_versions(),
+                                "error": message, "traceback": traceback.format_exc(limit=8)})
+        return JobOutcome(spec, "error", str(path) if path else None, seconds=time.perf_counter() - t_start,
+                          error=message, bad_input=isinstance(e, HarnessError))
+
+
+def _stored_main_score(path) -> float | None:
+    from .results import read_result
+    stored = read_result(path) or {}
+    return stored.get("main_score")
+
+
+def _write_sidecar(result_file: Path, name: str, arr) -> Path:
+    import io
+
+    import numpy as np
+
+    from .results import atomic_write_bytes
+    target = Path(result_file).with_name(Path(result_file).stem + f".{name}.npy")
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr), allow_pickle=False)
+    atomic_write_bytes(target, buf.getvalue())
+    return target
+
+
+def run(jobs: list[JobSpec], settings: RunSettings, executor) -> list[JobOutcome]:
+    from .progress import progress_bar
+    outcomes = []
+    with progress_bar(total=len(jobs), desc="jobs", unit="job", disable=not settings.progress) as bar:
+        for outcome in executor.map(run_job, jobs, settings):
+            outcomes.append(outcome)
+            bar.set_postfix_str(f"{outcome.spec.label}: {outcome.status}", refresh=False)
+            bar.update(1)
+    order = {s: i for i, s in enumerate(jobs)}
+    return sorted(outcomes, key=lambda o: order[o.spec])
+
+
+def summary_table(outcomes: list[JobOutcome]) -> str:
+    rows = [("model", "task", "index", "status", "main score", "value", "seconds")]
+    for o in outcomes:
+        value = "" if o.main_score is None else f"{o.main_score:.5f}"
+        rows.append((o.spec.model, o.spec.task, o.spec.index or "-", o.status, o.main_score_name or "-", value,
+                     f"{o.seconds:.1f}"))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    errors = [f"  {o.spec.label}: {o.error}" for o in outcomes if o.status == "error"]
+    if errors:
+        lines += ["", "errors:"] + errors
+    return "\n".join(lines)
+
+
+def outcome_dict(o: JobOutcome) -> dict:
+    d = asdict(o)
+    d["spec"] = asdict(o.spec)
+    return d
