@@ -13,13 +13,18 @@ from typing import Any, Callable
 from .errors import UnknownNameError
 
 TASKS: dict[str, str] = {
-    # STS (MTEB names)
+    # --- STS (MTEB names)
     "STSBenchmark": "tasks.sts:stsbenchmark",
     "SICK-R": "tasks.sts:sickr",
     "BIOSSES": "tasks.sts:biosses",
-    # word similarity (word-vector adapters; sentence models encode the single words)
+    # --- word similarity (word-vector adapters; sentence models encode the single words)
     "WordSim353": "tasks.word_similarity:wordsim353",
     "SimLex999": "tasks.word_similarity:simlex999",
+    # --- retrieval (BEIR layout)
+    # --- classification and clustering
+    # --- geometry: intrinsic dimension, spectrum
+    # --- HNSW insertion order
+    # --- bias
 }
 
 MODELS: dict[str, str] = {
@@ -28,7 +33,9 @@ MODELS: dict[str, str] = {
     "static-tokenlearn-64": "adapters.models.static_model2vec:tokenlearn_static",
 }
 
-INDEXES: dict[str, str] = {}
+INDEXES: dict[str, str] = {
+    # --- vector indexes
+}
 
 # Prefix -> factory taking the text after the colon.
 TASK_PREFIXES: dict[str, str] = {}
