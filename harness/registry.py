@@ -8,6 +8,7 @@ an object from a path the user gives.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, Callable
 
 from .errors import UnknownNameError
@@ -97,3 +98,16 @@ def suite_tasks(suite: str) -> list[str]:
     if suite not in SUITES:
         raise UnknownNameError("suite", suite, SUITES)
     return list(SUITES[suite])
+
+
+def _load_plugins() -> None:
+    """Modules named in $HARNESS_PLUGINS (comma-separated) add their own entries on import.
+
+    This is how a user registers a private model or task without editing the package, and how
+    worker processes (local pool, Dask) see the same names as the process that planned the run.
+    """
+    for module in filter(None, (m.strip() for m in os.environ.get("HARNESS_PLUGINS", "").split(","))):
+        importlib.import_module(module)
+
+
+_load_plugins()

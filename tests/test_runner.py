@@ -1,0 +1,140 @@
+"""Runner: planning, result files, resume by job_key, error isolation, crash safety."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.cli import main
+from harness.results import iter_results, read_result
+from harness.runner import JobSpec, RunSettings, run, run_job
+from harness.executors import InProcessExecutor, ProcessPoolExecutor
+
+from . import toy_tasks
+from .conftest import REPO
+
+
+@pytest.fixture
+def toy_root(tmp_path):
+    for i in range(4):
+        toy_tasks.write_sts(tmp_path / "data", f"toy{i}", seed=i)
+    toy_tasks.register()
+    return tmp_path
+
+
+def settings(root, **kw):
+    return RunSettings(results_dir=str(root / "results"), data_root=str(root / "data"),
+                       cache_dir=str(root / "cache"), progress=False, **kw)
+
+
+def test_result_file_contract(toy_root):
+    o = run_job(JobSpec("toy-hash", "ToySTS0"), settings(toy_root))
+    assert o.status == "ok"
+    r = json.loads(open(o.path).read())
+    for field in ("task", "task_version", "task_type", "split", "model", "model_revision", "index",
+                  "main_score_name", "main_score", "scores", "seed", "params", "dataset", "versions",
+                  "timings_s", "job_key", "status", "error", "created_at"):
+        assert field in r, field
+    assert r["status"] == "ok" and r["error"] is None and r["index"] is None
+    assert r["dataset"]["sha256"]["test.jsonl"] and len(r["job_key"]) == 64
+    assert o.path.endswith("toy-hash/ToySTS0.json")
+
+
+def test_resume_skips_same_job_key_and_redoes_on_change(toy_root):
+    s = settings(toy_root)
+    first = run_job(JobSpec("toy-hash", "ToySTS0"), s)
+    again = run_job(JobSpec("toy-hash", "ToySTS0"), s)
+    assert again.status == "skipped" and again.main_score == first.main_score
+    assert run_job(JobSpec("toy-hash", "ToySTS0"), settings(toy_root, overwrite=True)).status == "ok"
+    # a changed data file changes the job key: the job is redone, not served stale
+    toy_tasks.write_sts(toy_root / "data", "toy0", seed=99)
+    redone = run_job(JobSpec("toy-hash", "ToySTS0"), s)
+    assert redone.status == "ok" and redone.main_score != first.main_score
+
+
+def test_failed_job_recorded_and_others_continue(toy_root, monkeypatch):
+    monkeypatch.setenv("TOY_FAIL_ON", "toy0-")  # the toy model raises on ToySTS0's texts only
+    (toy_root / "data" / "toy1" / "test.jsonl").write_text('{"sentence1": "x"}\n')  # bad data for ToySTS1
+    jobs = [JobSpec("toy-hash", f"ToySTS{i}") for i in range(3)]
+    outcomes = run(jobs, settings(toy_root), InProcessExecutor())
+    by_task = {o.spec.task: o for o in outcomes}
+    assert by_task["ToySTS1"].status == "error" and by_task["ToySTS1"].bad_input
+    assert "missing field 'sentence2'" in by_task["ToySTS1"].error
+    stored = read_result(by_task["ToySTS1"].path)
+    assert stored["status"] == "error" and "toy1/test.jsonl:1" in stored["error"]
+    assert by_task["ToySTS0"].status == "error" and "toy model failure" in by_task["ToySTS0"].error
+    assert by_task["ToySTS2"].status == "ok"  # the jobs around the failures completed
+    monkeypatch.delenv("TOY_FAIL_ON")
+    # an error result is retried on the next run
+    again = run_job(JobSpec("toy-hash", "ToySTS0"), settings(toy_root))
+    assert again.status == "ok"
+
+
+def test_nan_vectors_from_adapter_fail_the_job_clearly(toy_root, monkeypatch):
+    monkeypatch.setenv("TOY_NAN_ON", "toy2-")
+    o = run_job(JobSpec("toy-hash", "ToySTS2"), settings(toy_root, overwrite=True))
+    assert o.status == "error" and "non-finite values" in o.error and "toy-hash" in o.error
+
+
+def test_cli_exit_codes(toy_root, capsys):
+    base = ["run", "--data-root", str(toy_root / "data"), "--results", str(toy_root / "results"),
+            "--cache-dir", str(toy_root / "cache"), "--no-progress", "--models", "toy-hash"]
+    assert main(base + ["--tasks", "ToySTS0,ToySTS2"]) == 0
+    out = capsys.readouterr().out
+    assert "ToySTS0" in out and "cosine_spearman" in out
+    assert main(base + ["--tasks", "NoSuchTask"]) == 2
+    assert "valid tasks" in capsys.readouterr().err
+    assert main(["run", "--data-root", str(toy_root / "missing")] + base[3:] + ["--tasks", "ToySTS0"]) == 2
+
+
+def test_process_pool_gives_same_scores(toy_root):
+    jobs = [JobSpec("toy-hash", f"ToySTS{i}") for i in range(2)]
+    local = {o.spec: o.main_score for o in run(jobs, settings(toy_root), InProcessExecutor())}
+    os.environ["HARNESS_PLUGINS"] = "tests.toy_plugin"  # spawned workers register the toy entries on import
+    try:
+        pooled = run(jobs, settings(toy_root, overwrite=True), ProcessPoolExecutor(2))
+    finally:
+        del os.environ["HARNESS_PLUGINS"]
+    assert all(o.status == "ok" for o in pooled), [o.error for o in pooled]
+    assert {o.spec: o.main_score for o in pooled} == local
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {repo!r})
+from tests import toy_tasks
+toy_tasks.register()
+from harness.cli import main
+sys.exit(main(["run", "--tasks", "ToySTS0,ToySTS1,ToySTS2,ToySTS3", "--models", "toy-slow", "--data-root", {data!r},
+               "--results", {results!r}, "--cache-dir", {cache!r}, "--no-progress"]))
+"""
+
+
+def test_sigkill_mid_run_loses_no_finished_result(toy_root):
+    results = toy_root / "results"
+    script = SCRIPT.format(repo=str(REPO), data=str(toy_root / "data"), results=str(results),
+                           cache=str(toy_root / "cache"))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(results.rglob("ToySTS*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: read_result(p) for p in results.rglob("*.json")}
+    assert 2 <= len(finished) < 4, "kill should land mid-run"
+    assert all(r is not None and r["status"] == "ok" for r in finished.values()), "no partial or corrupt result"
+    assert not [p for p in results.rglob("*") if p.is_file() and not p.name.startswith(".")
+                and p.suffix != ".json"]
+    # re-run: finished jobs are skipped, the rest complete
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("toy-slow")]
+    assert sum(" skipped " in l for l in lines) == len(finished)
+    assert sum(" ok " in l for l in lines) == 4 - len(finished)
+    assert len([r for _, r in iter_results(results)]) == 4
