@@ -162,8 +162,22 @@ def _write_sidecar(result_file: Path, name: str, arr) -> Path:
     return target
 
 
+def sweep_stale_temp_files(results_dir: str, older_than_s: float = 60.0) -> int:
+    """Remove temp files a killed run left behind (never a finished result: those are renamed)."""
+    removed = 0
+    root = Path(results_dir)
+    if root.is_dir():
+        now = time.time()
+        for f in root.rglob(".*.tmp"):
+            if f.is_file() and now - f.stat().st_mtime > older_than_s:
+                f.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def run(jobs: list[JobSpec], settings: RunSettings, executor) -> list[JobOutcome]:
     from .progress import progress_bar
+    sweep_stale_temp_files(settings.results_dir)
     outcomes = []
     with progress_bar(total=len(jobs), desc="jobs", unit="job", disable=not settings.progress) as bar:
         for outcome in executor.map(run_job, jobs, settings):

@@ -79,3 +79,15 @@ def test_word_similarity_through_runner(data_root, tmp_path):
     o = run_job(JobSpec("w2v-googlenews-subset", "SimLex999"), s)
     assert o.status == "ok", o.error
     assert o.main_score_name == "spearman"
+
+
+def test_static_model_meta_known_before_loading():
+    pytest.importorskip("model2vec")
+    pytest.importorskip("static_model")
+    from adapters.models.static_model2vec import tokenlearn_static
+    m = tokenlearn_static()
+    dim_before = m.meta["dim"]
+    v = m.encode(["A man is eating food.", "A man is eating a piece of bread."])
+    assert v.shape == (2, dim_before) == (2, 64)
+    cos = float(v[0] @ v[1] / np.linalg.norm(v[0]) / np.linalg.norm(v[1]))
+    assert 0.5 < cos < 0.75  # environment.md measured 0.62 for this weak static model

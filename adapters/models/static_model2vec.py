@@ -18,7 +18,7 @@ class Model2VecModel:
     def __init__(self, path: str, *, name: str, revision: str):
         self.path = path
         self._model = None
-        self.meta = make_meta(name, revision=revision, dim=None, kind="model2vec")
+        self.meta = make_meta(name, revision=revision, dim=_config_dim(path), kind="model2vec")
 
     def encode(self, texts, *, role=None, batch_size=None) -> np.ndarray:
         if self._model is None:
@@ -26,6 +26,18 @@ class Model2VecModel:
             self._model = StaticModel.from_pretrained(self.path)
             self.meta["dim"] = int(self._model.dim)
         return np.asarray(self._model.encode(list(texts), show_progress_bar=False), dtype=np.float32)
+
+
+def _config_dim(path: str) -> int | None:
+    """The dimension from the model folder (so meta, and the cache key, never change after loading)."""
+    import json
+    try:  # a safetensors file opens with an 8-byte header length and a JSON header of tensor shapes
+        with open(Path(path) / "model.safetensors", "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        shapes = [v["shape"] for k, v in header.items() if k != "__metadata__" and len(v.get("shape", [])) == 2]
+        return int(shapes[0][1]) if shapes else None
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def tokenlearn_static() -> Model2VecModel:
