@@ -72,6 +72,25 @@ def cmd_cache(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from .report import make_report, print_summary, screenshot
+    rep = make_report(args.results, args.out, title=args.title)
+    print_summary(rep)
+    if args.screenshot:
+        print(f"screenshot:  {screenshot(rep.site_index, args.screenshot)}")
+    return EXIT_OK
+
+
+def cmd_gate(args) -> int:
+    from .gate import run_gate
+    result, table = run_gate(args.baseline, args.results, tolerances=args.tolerance, all_scores=args.all_scores,
+                             junit=args.junit, fail_on_missing=args.fail_on_missing, verbose=args.verbose)
+    print(table)
+    if args.junit:
+        print(f"JUnit XML: {args.junit}", file=sys.stderr)
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description="Embedding benchmark harness: models x tasks x indexes.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -94,6 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--task-params", help='JSON: {"TaskName": {"param": value}} overrides')
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
+
+    rp = sub.add_parser("report", help="leaderboard tables (Markdown, CSV), PNG plots and a static site")
+    rp.add_argument("--results", default="results", help="results folder to read (default: results)")
+    rp.add_argument("--out", default="reports", help="output folder (default: reports; the site is <out>/site)")
+    rp.add_argument("--title", default="Embedding benchmark leaderboard", help="site and Markdown title")
+    rp.add_argument("--screenshot", metavar="PNG", help="also save a headless-Chromium screenshot of the index page")
+    rp.set_defaults(fn=cmd_report)
+
+    g = sub.add_parser("gate", help="compare results against a baseline; exit 1 on a regression (for CI)",
+                       description="Matches jobs by (model, task, index) and compares main scores (or every score) "
+                                   "with per-metric absolute tolerances; see docs/gate.md for the defaults.")
+    g.add_argument("--baseline", required=True, help="baseline results folder, one result file, or a JSON list")
+    g.add_argument("--results", default="results", help="current results folder (default: results)")
+    g.add_argument("--tolerance", action="append", metavar="X | [TYPE:]METRIC=X",
+                   help="absolute tolerance for every gated score, or for matching scores (glob); repeatable")
+    g.add_argument("--all-scores", action="store_true", help="compare every numeric score, not only the main one")
+    g.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test case per score checked)")
+    g.add_argument("--fail-on-missing", action="store_true", help="a baseline job with no current result fails")
+    g.add_argument("--verbose", action="store_true", help="list every comparison, not only the changes")
+    g.set_defaults(fn=cmd_gate)
 
     c = sub.add_parser("cache", help="embedding cache: size report or clear")
     c.add_argument("action", choices=["info", "clear"])

@@ -40,5 +40,5 @@ class ProcessPoolExecutor:
 def make_executor(workers: int = 1, scheduler: str | None = None):
     if scheduler:
         from .dask_executor import DaskExecutor
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, n_workers=workers if workers > 1 else None)
     return InProcessExecutor() if workers <= 1 else ProcessPoolExecutor(workers)

@@ -1,0 +1,369 @@
+"""`run.py gate`: compare result files against a baseline and fail CI on a regression.
+
+Jobs are matched by (model, task, index name), not by job key: a job key changes whenever a dataset
+checksum, a parameter or the model revision changes, and that is exactly when a regression check is
+wanted. A differing job key is reported as a note naming what changed.
+
+For each matched job the main score (or, with `--all-scores`, every numeric score) is compared with
+an absolute tolerance and a direction taken from the first matching rule in `DEFAULT_RULES`:
+
+- direction +1 (higher is better): below `baseline - tol` is a REGRESSION, above `baseline + tol`
+  an IMPROVEMENT;
+- direction -1 (lower is better): the mirror image;
+- direction 0 (descriptive figures: geometry, bias, p-values): a move beyond `tol` either way is
+  CHANGED, and fails the gate (nothing says which way is better; the embeddings changed);
+- tolerance None: not gated (timings, QPS, sizes: they measure the machine, not the model).
+
+A job that failed now but was ok in the baseline is an ERROR and fails the gate. A baseline job with
+no current result is MISSING: reported, and failing only with `--fail-on-missing`. Exit codes: 0 no
+regression, 1 regression, 2 bad usage or unreadable input.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import HarnessError
+from .results import iter_results
+
+
+@dataclass(frozen=True)
+class Rule:
+    task_type: str          # glob over the result's task_type
+    metric: str             # glob over the score name
+    tolerance: float | None  # absolute; None = not gated
+    direction: int          # +1 higher is better, -1 lower is better, 0 either way is a change
+
+
+# First match wins. Defaults documented in docs/gate.md.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    # timings, throughput and sizes describe the machine: reported, never gated
+    *(Rule("*", pattern, None, 0) for pattern in ("*qps*", "*_s", "*seconds*", "*bytes*", "*latency*", "*time*",
+                                                  "*memory*", "*rss*")),
+    Rule("*", "*p_value*", 0.02, 0),                  # Monte-Carlo p-values move with the sample
+    Rule("*", "*overall_ratio*", 0.001, -1),          # ANN distance ratio (>= 1, 1 = exact)
+    Rule("*", "*rel_sum*", 0.001, -1),
+    Rule("hnsw-order", "*_pp*", 1.0, 0),              # order effects, in percentage points
+    Rule("hnsw-order", "*std*", 0.02, 0),             # spread of the random-order baseline
+    Rule("hnsw-order", "*recall*", 0.02, 1),          # methods.md §1.4: recall +-0.02 across CPUs (SIMD)
+    Rule("hnsw-order", "*", 0.02, 0),
+    Rule("*", "*index_recall*", 0.02, 1),             # ANN recall against exact search
+    Rule("*", "*recall_tie_at*", 0.02, 1),
+    Rule("ranking-shift", "*ndcg*", 0.001, 1),
+    Rule("ranking-shift", "*", 0.001, 0),             # Kendall tau, position changes
+    Rule("intrinsic-dimension", "*", 0.01, 0),        # ID estimates (descriptive)
+    Rule("spectrum", "*", 0.01, 0),                   # RankMe, isotropy (descriptive)
+    Rule("bias", "*", 0.01, 0),                       # effect sizes, direct bias (descriptive)
+    Rule("*", "*", 0.001, 1),                         # MTEB-type fractions: 0.1 point
+)
+
+FAILING = ("REGRESSION", "CHANGED", "ERROR")
+
+
+@dataclass
+class Finding:
+    status: str            # REGRESSION | IMPROVEMENT | CHANGED | ERROR | MISSING | NEW | FIXED | ok
+    model: str
+    task: str
+    index: str | None
+    metric: str = ""
+    baseline: float | None = None
+    current: float | None = None
+    tolerance: float | None = None
+    note: str = ""
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+    @property
+    def job(self) -> str:
+        return f"{self.model} / {self.task}" + (f" / {self.index}" if self.index else "")
+
+
+@dataclass
+class GateResult:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    compared_jobs: int = 0
+    fail_on_missing: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.findings if f.status == status)
+
+    @property
+    def failed(self) -> bool:
+        bad = FAILING + (("MISSING",) if self.fail_on_missing else ())
+        return any(f.status in bad for f in self.findings)
+
+
+# ------------------------------------------------------------------------------------------ input
+def _index_name(index) -> str | None:
+    if index is None:
+        return None
+    if isinstance(index, dict):
+        return str(index.get("name")) if index.get("name") is not None else "index"
+    return str(index)
+
+
+def job_id(result: dict) -> tuple[str, str, str | None]:
+    return str(result.get("model")), str(result.get("task")), _index_name(result.get("index"))
+
+
+def load_results(path: str | os.PathLike, what: str) -> dict[tuple, dict]:
+    """Results keyed by (model, task, index) from a folder, one result file, or a JSON list of results
+    (or {"results": [...]})."""
+    p = Path(path)
+    if not p.exists():
+        raise HarnessError(f"{what} not found: {p}")
+    if p.is_dir():
+        items = [obj for _, obj in iter_results(p)]
+    else:
+        try:
+            obj = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise HarnessError(f"{what} {p}: not readable JSON ({e})") from None
+        if isinstance(obj, dict) and isinstance(obj.get("results"), list):
+            obj = obj["results"]
+        items = obj if isinstance(obj, list) else [obj]
+        for i, item in enumerate(items):
+            if not (isinstance(item, dict) and "task" in item and "model" in item):
+                raise HarnessError(f"{what} {p}: item {i} is not a result (a JSON object with 'task' and 'model')")
+    out: dict[tuple, dict] = {}
+    for r in items:
+        key = job_id(r)
+        old = out.get(key)
+        if old is None or str(r.get("created_at") or "") >= str(old.get("created_at") or ""):
+            out[key] = r
+    return out
+
+
+def parse_tolerances(values: list[str] | None) -> tuple[float | None, list[Rule]]:
+    """`--tolerance X` (every gated metric) and `--tolerance [TYPE:]METRIC=X` (globs), repeatable."""
+    global_tol, rules = None, []
+    for raw in values or []:
+        text = raw.strip()
+        if "=" in text:
+            target, _, num = text.rpartition("=")
+            task_type, _, metric = target.rpartition(":") if ":" in target else ("*", "", target)
+            tol = _tolerance_number(num, raw)
+            rules.append(Rule(task_type or "*", metric.strip(), tol, 0))
+        else:
+            global_tol = _tolerance_number(text, raw)
+    return global_tol, rules
+
+
+def _tolerance_number(text: str, raw: str) -> float:
+    try:
+        tol = float(text)
+    except ValueError:
+        raise HarnessError(f"--tolerance {raw!r}: expected a number or METRIC=NUMBER (e.g. ndcg_at_10=0.002)") from None
+    if not math.isfinite(tol) or tol < 0:
+        raise HarnessError(f"--tolerance {raw!r}: must be a finite number >= 0")
+    return tol
+
+
+def rule_for(task_type: str, metric: str, overrides: list[Rule] = (), global_tol: float | None = None) -> Rule:
+    default = next(r for r in DEFAULT_RULES if fnmatch.fnmatchcase(task_type, r.task_type)
+                   and fnmatch.fnmatchcase(metric, r.metric))
+    for r in overrides:   # a user's per-metric tolerance keeps the default direction
+        if fnmatch.fnmatchcase(task_type, r.task_type) and fnmatch.fnmatchcase(metric, r.metric):
+            return replace(default, tolerance=r.tolerance)
+    if global_tol is not None and default.tolerance is not None:
+        return replace(default, tolerance=global_tol)
+    return default
+
+
+# ------------------------------------------------------------------------------------------ compare
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _flat_scores(scores: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for k, v in (scores or {}).items():
+        if isinstance(v, dict):
+            out.update(_flat_scores(v, f"{prefix}{k}."))
+        elif not isinstance(v, list):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def key_change_note(base: dict, cur: dict) -> str:
+    """Why two results of the same (model, task, index) have different job keys."""
+    what = []
+    bsha, csha = (base.get("dataset") or {}).get("sha256") or {}, (cur.get("dataset") or {}).get("sha256") or {}
+    changed = sorted(f for f in set(bsha) | set(csha) if bsha.get(f) != csha.get(f))
+    if changed:
+        what.append("dataset checksum of " + ", ".join(changed[:4]) + (" ..." if len(changed) > 4 else ""))
+    for fld in ("task_version", "split", "seed", "params", "model_revision", "index", "main_score_name"):
+        if json.dumps(base.get(fld), sort_keys=True) != json.dumps(cur.get(fld), sort_keys=True):
+            what.append(fld)
+    return "job key differs: " + (", ".join(what) if what else "definition changed") + " (compared anyway)"
+
+
+def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], *, all_scores: bool = False,
+            tolerances: list[str] | None = None, fail_on_missing: bool = False) -> GateResult:
+    global_tol, overrides = parse_tolerances(tolerances)
+    out = GateResult(fail_on_missing=fail_on_missing)
+    for key in sorted(set(baseline) | set(current), key=lambda k: (k[1], k[2] or "", k[0])):
+        model, task, index = key
+        base, cur = baseline.get(key), current.get(key)
+        if cur is None:
+            if base.get("status") == "ok":
+                out.findings.append(Finding("MISSING", model, task, index, str(base.get("main_score_name") or ""),
+                                            _number(base.get("main_score")), note="no current result"))
+            continue
+        if base is None:
+            out.findings.append(Finding("NEW", model, task, index, str(cur.get("main_score_name") or ""),
+                                        current=_number(cur.get("main_score")), note="not in the baseline"))
+            continue
+        out.compared_jobs += 1
+        if base.get("job_key") and cur.get("job_key") and base.get("job_key") != cur.get("job_key"):
+            out.notes.append(f"{model} / {task}" + (f" / {index}" if index else "") + ": " + key_change_note(base, cur))
+        b_ok, c_ok = base.get("status") == "ok", cur.get("status") == "ok"
+        if not c_ok:
+            if b_ok:
+                out.findings.append(Finding("ERROR", model, task, index, str(base.get("main_score_name") or ""),
+                                            _number(base.get("main_score")),
+                                            note=f"job failed: {str(cur.get('error'))[:200]}"))
+            else:
+                out.notes.append(f"{model} / {task}: failed in the baseline and now")
+            continue
+        if not b_ok:
+            out.findings.append(Finding("FIXED", model, task, index, str(cur.get("main_score_name") or ""),
+                                        current=_number(cur.get("main_score")), note="failed in the baseline"))
+            continue
+        task_type = str(cur.get("task_type") or base.get("task_type") or "")
+        main = str(base.get("main_score_name") or "")
+        if cur.get("main_score_name") and cur.get("main_score_name") != main:
+            out.notes.append(f"{model} / {task}: main score changed from {main} to {cur.get('main_score_name')}; "
+                             f"compared {main}")
+        b_scores, c_scores = _flat_scores(base.get("scores")), _flat_scores(cur.get("scores"))
+        b_scores.setdefault(main, base.get("main_score"))
+        c_scores.setdefault(main, cur.get("main_score"))
+        metrics = sorted(b_scores, key=lambda m: (m != main, m)) if all_scores else [main]
+        for metric in metrics:
+            out.findings.append(_compare_metric(model, task, index, task_type, metric, b_scores.get(metric),
+                                                c_scores.get(metric), metric in c_scores,
+                                                rule_for(task_type, metric, overrides, global_tol)))
+    return out
+
+
+def _compare_metric(model, task, index, task_type, metric, b_raw, c_raw, present: bool, rule: Rule) -> Finding:
+    b, c = _number(b_raw), _number(c_raw)
+    f = Finding("ok", model, task, index, metric, b, c, rule.tolerance)
+    if b is None:
+        if b_raw is not None:      # non-numeric in the baseline (a string): nothing to compare
+            f.note = "not numeric in the baseline"
+        return f
+    if c is None:
+        if rule.tolerance is None:
+            return f
+        f.status = "MISSING" if not present else "REGRESSION"
+        f.note = "metric absent from the current result" if not present else "not a finite number now (NaN/null)"
+        return f
+    if rule.tolerance is None:
+        f.note = "not gated (machine-dependent)"
+        return f
+    d = c - b
+    if abs(d) <= rule.tolerance + 1e-12:
+        return f
+    if rule.direction == 0:
+        f.status = "CHANGED"
+    else:
+        f.status = "IMPROVEMENT" if d * rule.direction > 0 else "REGRESSION"
+    return f
+
+
+# ------------------------------------------------------------------------------------------ output
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.6g}"
+
+
+def format_table(result: GateResult, verbose: bool = False) -> str:
+    order = {"REGRESSION": 0, "ERROR": 1, "CHANGED": 2, "MISSING": 3, "IMPROVEMENT": 4, "FIXED": 5, "NEW": 6, "ok": 7}
+    shown = [f for f in result.findings if verbose or f.status != "ok"]
+    shown.sort(key=lambda f: (order.get(f.status, 9), f.task, f.index or "", f.model, f.metric))
+    lines = []
+    if shown:
+        rows = [("status", "model", "task", "index", "metric", "baseline", "current", "delta", "tolerance", "note")]
+        for f in shown:
+            d = f.delta
+            rows.append((f.status, f.model, f.task, f.index or "-", f.metric, _fmt(f.baseline), _fmt(f.current),
+                         "" if d is None else f"{d:+.6g}", "" if f.tolerance is None else f"{f.tolerance:g}", f.note))
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+        for i, r in enumerate(rows):
+            lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append("")
+    for n in result.notes:
+        lines.append(f"note: {n}")
+    counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in
+                       ("REGRESSION", "ERROR", "CHANGED", "MISSING", "IMPROVEMENT", "FIXED", "NEW"))
+    checked = sum(1 for f in result.findings if f.metric and f.status in ("ok", "REGRESSION", "IMPROVEMENT", "CHANGED"))
+    verdict = "FAIL" if result.failed else "PASS"
+    lines.append(f"gate: {verdict}: {result.compared_jobs} job(s) compared, {checked} score(s) checked; {counts}")
+    return "\n".join(lines)
+
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _x(text) -> str:
+    return _XML_BAD.sub("?", str(text))
+
+
+def junit_xml(result: GateResult) -> str:
+    """One testcase per checked score and per missing/new/failed job; regressions are failures."""
+    import xml.etree.ElementTree as ET
+    suite = ET.Element("testsuite", name="embedding-gate")
+    n_fail = n_skip = 0
+    for f in result.findings:
+        case = ET.SubElement(suite, "testcase", classname=_x(f"gate.{f.model}"),
+                             name=_x(f"{f.task}" + (f" [{f.index}]" if f.index else "") + (f" {f.metric}" if f.metric else "")))
+        detail = (f"{f.job} {f.metric}: baseline {_fmt(f.baseline)}, current {_fmt(f.current)}"
+                  + (f", delta {f.delta:+.6g}" if f.delta is not None else "")
+                  + (f", tolerance {f.tolerance:g}" if f.tolerance is not None else "") + (f"; {f.note}" if f.note else ""))
+        if f.status in FAILING or (f.status == "MISSING" and result.fail_on_missing):
+            n_fail += 1
+            el = ET.SubElement(case, "failure", message=_x(f"{f.status}: {detail}"), type=f.status)
+            el.text = _x(detail)
+        elif f.status == "MISSING":
+            n_skip += 1
+            ET.SubElement(case, "skipped", message=_x(f"MISSING: {detail}"))
+        elif f.status != "ok":
+            ET.SubElement(case, "system-out").text = _x(f"{f.status}: {detail}")
+    suite.set("tests", str(len(result.findings)))
+    suite.set("failures", str(n_fail))
+    suite.set("errors", "0")
+    suite.set("skipped", str(n_skip))
+    if result.notes:
+        ET.SubElement(suite, "system-out").text = _x("\n".join(result.notes))
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def run_gate(baseline: str, results: str = "results", *, tolerances: list[str] | None = None,
+             all_scores: bool = False, junit: str | None = None, fail_on_missing: bool = False,
+             verbose: bool = False) -> tuple[GateResult, str]:
+    base = load_results(baseline, "baseline")
+    if not base:
+        raise HarnessError(f"baseline {baseline}: no result files in it")
+    cur = load_results(results, "results folder")
+    res = compare(base, cur, all_scores=all_scores, tolerances=tolerances, fail_on_missing=fail_on_missing)
+    if junit:
+        p = Path(junit)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(junit_xml(res), encoding="utf-8")
+    return res, format_table(res, verbose=verbose)
