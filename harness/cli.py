@@ -51,6 +51,9 @@ def cmd_run(args) -> int:
           + (f" x {len(indexes)} index(es) where a task searches" if indexes else ""), file=sys.stderr)
     outcomes = run(jobs, settings, make_executor(args.workers, args.scheduler))
     print(summary_table(outcomes))
+    if not (args.tasks or args.suite) and not args.no_report:  # the default suite ends with the report
+        from .report import make_report, print_summary
+        print_summary(make_report(args.results, args.report_out))
     if any(o.status == "error" and o.bad_input for o in outcomes):
         return EXIT_BAD_INPUT
     return EXIT_FAILED if any(o.status == "error" for o in outcomes) else EXIT_OK
@@ -112,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", help="Dask scheduler address tcp://host:port, or 'local' for a LocalCluster")
     r.add_argument("--task-params", help='JSON: {"TaskName": {"param": value}} overrides')
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--no-report", action="store_true", help="default suite: skip rendering the report at the end")
+    r.add_argument("--report-out", default="reports", help="where the default suite renders its report")
     r.set_defaults(fn=cmd_run)
 
     rp = sub.add_parser("report", help="leaderboard tables (Markdown, CSV), PNG plots and a static site")

@@ -26,12 +26,16 @@ TASKS: dict[str, str] = {
     # --- geometry: intrinsic dimension, spectrum
     # --- HNSW insertion order
     # --- bias
+    "WEAT": "tasks.weat:weat",
+    "SEAT": "tasks.seat:seat",
+    "DirectBias": "tasks.direct_bias:direct_bias_task",
 }
 
 MODELS: dict[str, str] = {
     "all-MiniLM-L6-v2": "adapters.models.sentence_transformers:packaged_minilm",
     "w2v-googlenews-subset": "adapters.models.word_vectors:w2v_googlenews_subset",
     "static-tokenlearn-64": "adapters.models.static_model2vec:tokenlearn_static",
+    "glove-cbn-items": "adapters.models.glove_cbn:glove_cbn_items",
 }
 
 INDEXES: dict[str, str] = {
@@ -39,7 +43,7 @@ INDEXES: dict[str, str] = {
 }
 
 # Prefix -> factory taking the text after the colon.
-TASK_PREFIXES: dict[str, str] = {}
+TASK_PREFIXES: dict[str, str] = {"beir": "tasks.retrieval:from_folder"}
 MODEL_PREFIXES: dict[str, str] = {
     "st": "adapters.models.sentence_transformers:from_path_or_hub_id",
     "vectors": "adapters.models.precomputed:from_npy",
