@@ -23,6 +23,22 @@ TASKS: dict[str, str] = {
     "SimLex999": "tasks.word_similarity:simlex999",
     # --- retrieval (BEIR layout)
     # --- classification and clustering
+    "Banking77Classification": "tasks.classification:banking77",
+    "EmotionClassification": "tasks.classification:emotion",
+    "TRECClassification": "tasks.classification:trec",
+    "Banking77Classification-kNN": "tasks.classification:banking77_knn",
+    "EmotionClassification-kNN": "tasks.classification:emotion_knn",
+    "TRECClassification-kNN": "tasks.classification:trec_knn",
+    "Banking77Clustering": "tasks.clustering:banking77",
+    "Banking77Clustering.v2": "tasks.clustering:banking77_v2",
+    "EmotionClustering": "tasks.clustering:emotion",
+    "EmotionClustering.v2": "tasks.clustering:emotion_v2",
+    "TRECCoarseClustering": "tasks.clustering:trec_coarse",
+    "TRECCoarseClustering.v2": "tasks.clustering:trec_coarse_v2",
+    "TRECFineClustering": "tasks.clustering:trec_fine",
+    "TRECFineClustering.v2": "tasks.clustering:trec_fine_v2",
+    "AGNewsClustering": "tasks.clustering:ag_news",
+    "AGNewsClustering.v2": "tasks.clustering:ag_news_v2",
     # --- geometry: intrinsic dimension, spectrum
     # --- HNSW insertion order
     # --- bias
