@@ -40,6 +40,14 @@ TASKS: dict[str, str] = {
     "AGNewsClustering": "tasks.clustering:ag_news",
     "AGNewsClustering.v2": "tasks.clustering:ag_news_v2",
     # --- geometry: intrinsic dimension, spectrum
+    "IntrinsicDimension-Banking77": "tasks.intrinsic_dimension:banking77",
+    "IntrinsicDimension-Emotion": "tasks.intrinsic_dimension:emotion",
+    "IntrinsicDimension-SciFact": "tasks.intrinsic_dimension:scifact",
+    "IntrinsicDimension-ModelVectors": "tasks.intrinsic_dimension:model_vectors",
+    "Spectrum-Banking77": "tasks.spectrum:banking77",
+    "Spectrum-Emotion": "tasks.spectrum:emotion",
+    "Spectrum-SciFact": "tasks.spectrum:scifact",
+    "Spectrum-ModelVectors": "tasks.spectrum:model_vectors",
     # --- HNSW insertion order
     # --- bias
     "WEAT": "tasks.weat:weat",
@@ -71,6 +79,13 @@ INDEX_PREFIXES: dict[str, str] = {}
 SUITES: dict[str, list[str]] = {
     "default": ["STSBenchmark", "SICK-R", "BIOSSES"],
     "sts": ["STSBenchmark", "SICK-R", "BIOSSES"],
+    "classification": ["Banking77Classification", "EmotionClassification", "TRECClassification",
+                       "Banking77Classification-kNN", "EmotionClassification-kNN", "TRECClassification-kNN"],
+    "clustering": ["Banking77Clustering", "EmotionClustering", "TRECCoarseClustering", "TRECFineClustering",
+                   "AGNewsClustering"],
+    "geometry": ["IntrinsicDimension-Banking77", "IntrinsicDimension-SciFact", "Spectrum-Banking77",
+                 "Spectrum-SciFact"],
+    "bias": ["WEAT", "SEAT", "DirectBias"],
     "word-similarity": ["WordSim353", "SimLex999"],
 }
 

@@ -1,0 +1,159 @@
+"""Intrinsic dimension of a model's embedding space (methods.md §2).
+
+The vectors are a model's embeddings of a named text set (Banking77 train texts, the SciFact
+corpus as retrieval encodes it, Emotion train texts), or, for word-vector and precomputed adapters,
+the model's own vector table (`all_vectors()`). One exact kNN search (tasks/metrics/knn.py) feeds
+every kNN estimator; lPCA reads the covariance spectrum of the same rows.
+
+Scores: `mle` (Levina-Bickel k=20, harmonic, the main score), `mle_mean`, `mle_median`,
+`mle_unbiased` (k-2), `lid_mean`/`lid_median` (Amsaleg pointwise LID), `twonn` (linear fit, discard
+0.1), `twonn_mle` (censored MLE), `lpca_fo`, `lpca_pr`, plus point counts. Sidecar `lid`: the
+Amsaleg LID of every row of the set (NaN for rows not used: zero vectors, or rows left out by
+`max_points` sampling), aligned with the set's unique texts in file order.
+
+Rows that are all zeros (a word-vector model's out-of-vocabulary texts) are dropped and counted;
+exact duplicate vectors are dropped before the kNN with a counted warning.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.data import DatasetRecord, read_jsonl, require_dir, require_rows
+from harness.errors import DataError, HarnessError
+
+from .base import Task, TaskOutput
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """Where the texts come from: `<root>/<folder>/<file>`, one text per JSONL row."""
+    label: str
+    folder: str
+    file: str
+    fields: tuple[str, ...]        # several are joined with a space and stripped, as retrieval does
+    role: str | None = None
+
+
+TEXT_SETS = {
+    "Banking77": TextSet("Banking77 train texts", "banking77", "train.jsonl", ("text",)),
+    "Emotion": TextSet("Emotion train texts", "emotion", "train.jsonl", ("text",)),
+    # as the retrieval task encodes documents: (title + " " + text).strip(), role "document"
+    "SciFact": TextSet("SciFact corpus", "scifact", "corpus.jsonl", ("title", "text"), role="document"),
+}
+MODEL_VECTORS = "ModelVectors"
+
+
+def load_texts(spec: TextSet, data_root: Path | None, task_name: str) -> tuple[list[str], DatasetRecord, int]:
+    """Unique texts in file order, the record of the file read, and the number of repeats dropped."""
+    if data_root is None:
+        raise HarnessError(f"task {task_name} needs a data root with {spec.folder}/{spec.file} "
+                           "(--data-root or HARNESS_DATA)")
+    folder = require_dir(Path(data_root) / spec.folder, f"{task_name} data")
+    rec = DatasetRecord(path=str(folder))
+    path = rec.add(folder / spec.file, folder)
+    texts: list[str] = []
+    for lineno, row in read_jsonl(path, required=spec.fields[-1:]):
+        parts = []
+        for key in spec.fields:
+            value = row.get(key) or ""
+            if not isinstance(value, str):
+                raise DataError(f"field {key!r} is not a string", path, lineno)
+            parts.append(value)
+        # one field: the text exactly as stored (so the shared embedding cache hits); several: joined
+        texts.append(parts[0] if len(parts) == 1 else " ".join(parts).strip())
+    require_rows(texts, path, "texts")
+    unique = list(dict.fromkeys(texts))
+    return unique, rec, len(texts) - len(unique)
+
+
+class GeometryTask(Task):
+    """Shared by IntrinsicDimension and Spectrum: the vector set, its validation and sampling."""
+
+    split = "train"
+
+    def __init__(self, name: str, source: str, **params):
+        if source != MODEL_VECTORS and source not in TEXT_SETS:
+            raise HarnessError(f"unknown vector source {source!r}; valid: {sorted(TEXT_SETS) + [MODEL_VECTORS]}")
+        self.name, self.source = name, source
+        if source == "SciFact":
+            self.split = "corpus"
+        elif source == MODEL_VECTORS:
+            self.split = "all"
+        super().__init__(**params)
+        self.texts: list[str] | None = None
+        self.info: dict = {}
+
+    def load(self, data_root: Path | None) -> DatasetRecord:
+        if self.source == MODEL_VECTORS:
+            self.dataset = DatasetRecord(path="model vectors (all_vectors())", source="model")
+            return self.dataset
+        self.texts, self.dataset, repeats = load_texts(TEXT_SETS[self.source], data_root, self.name)
+        self.info = {"n_texts": len(self.texts) + repeats, "n_repeated_texts_dropped": repeats}
+        return self.dataset
+
+    def vectors(self, model) -> np.ndarray:
+        """(n, d) float32: the model's own table, or its embeddings of the set's unique texts."""
+        if self.source == MODEL_VECTORS:
+            if not hasattr(model, "all_vectors"):
+                raise HarnessError(f"task {self.name} needs a model with its own vector table (word-vector or "
+                                   f"precomputed adapter); {model.meta.get('name')!r} has none: use a "
+                                   f"text-set variant ({', '.join(TEXT_SETS)})")
+            return np.asarray(model.all_vectors())
+        spec = TEXT_SETS[self.source]
+        return model.encode(self.texts, role=spec.role, batch_size=self.params.get("batch_size"))
+
+    def usable_rows(self, Z: np.ndarray, max_rows: int | None) -> tuple[np.ndarray, dict]:
+        """Rows to use: non-zero ones (zero = no vector), at most max_rows drawn with the seed."""
+        from .metrics.knn import check_vectors
+        check_vectors(Z, f"{self.name} vectors")
+        nonzero = np.flatnonzero(np.any(Z != 0, axis=1))
+        n_zero = len(Z) - len(nonzero)
+        if n_zero:
+            warnings.warn(f"{self.name}: dropped {n_zero} all-zero row(s) of {len(Z)} (no vector)", RuntimeWarning,
+                          stacklevel=2)
+        rows = nonzero
+        if max_rows is not None and len(rows) > max_rows:
+            pick = np.random.default_rng(self.seed).choice(len(rows), size=max_rows, replace=False)
+            rows = rows[np.sort(pick)]
+        if len(rows) < 2:
+            raise HarnessError(f"{self.name}: {len(rows)} usable row(s) of {len(Z)}; need at least 2")
+        return rows, {**self.info, "n_rows": int(len(Z)), "n_zero_rows_dropped": int(n_zero),
+                      "n_rows_used": int(len(rows))}
+
+
+class IntrinsicDimensionTask(GeometryTask):
+    type = "intrinsic-dimension"
+    main_score = "mle"
+    version = 1
+
+    def default_params(self):
+        # k = 20: skdim's default and the spec's; lid_k for the sidecar (Elliott & Clark used 100)
+        return {"k": 20, "lid_k": 20, "discard_fraction": 0.1, "knn_precision": "float32",
+                "max_points": 50_000, "batch_size": None}
+
+    def evaluate(self, model, index=None) -> TaskOutput:
+        from .metrics.intrinsic_dim import estimate_all
+        p = self.params
+        Z = self.vectors(model)
+        rows, info = self.usable_rows(Z, p["max_points"])
+        scores, lid, res = estimate_all(Z[rows], p["k"], lid_k=p["lid_k"], precision=p["knn_precision"],
+                                        discard_fraction=p["discard_fraction"], what=f"{self.name} vectors")
+        lid_all = np.full(len(Z), np.nan)
+        lid_all[rows] = lid
+        details = {**info, "n_duplicate_vectors_dropped": int(res.n_duplicates), "lid_form": "amsaleg",
+                   "sidecars": {"lid": "Amsaleg LID (k = lid_k) per row of the set; NaN = row not used"}}
+        return TaskOutput(scores=scores, details=details, sidecars={"lid": lid_all})
+
+
+def _factory(source: str):
+    return lambda: IntrinsicDimensionTask(f"IntrinsicDimension-{source}", source)
+
+
+banking77 = _factory("Banking77")
+emotion = _factory("Emotion")
+scifact = _factory("SciFact")
+model_vectors = _factory(MODEL_VECTORS)
