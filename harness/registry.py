@@ -22,6 +22,8 @@ TASKS: dict[str, str] = {
     "WordSim353": "tasks.word_similarity:wordsim353",
     "SimLex999": "tasks.word_similarity:simlex999",
     # --- retrieval (BEIR layout)
+    "SciFact": "tasks.retrieval:scifact",
+    "NFCorpus": "tasks.retrieval:nfcorpus",
     # --- classification and clustering
     "Banking77Classification": "tasks.classification:banking77",
     "EmotionClassification": "tasks.classification:emotion",
@@ -49,6 +51,15 @@ TASKS: dict[str, str] = {
     "Spectrum-SciFact": "tasks.spectrum:scifact",
     "Spectrum-ModelVectors": "tasks.spectrum:model_vectors",
     # --- HNSW insertion order
+    "HNSWInsertionOrder": "tasks.hnsw_order:hnsw_insertion_order",
+    "HNSWInsertionOrder-Synthetic": "tasks.hnsw_order:synthetic",
+    "HNSWInsertionOrder-GMM": "tasks.hnsw_order:gmm",
+    "HNSWInsertionOrder-GramSchmidt64": "tasks.hnsw_order:intrinsic_dim",
+    "HNSWInsertionOrder-SciFact": "tasks.hnsw_order:scifact",
+    "HNSWInsertionOrder-NFCorpus": "tasks.hnsw_order:nfcorpus",
+    "HNSWInsertionOrder-W2V": "tasks.hnsw_order:w2v",
+    "RankingShift-SciFact": "tasks.ranking_shift:scifact",
+    "RankingShift-NFCorpus": "tasks.ranking_shift:nfcorpus",
     # --- bias
     "WEAT": "tasks.weat:weat",
     "SEAT": "tasks.seat:seat",
@@ -64,6 +75,9 @@ MODELS: dict[str, str] = {
 
 INDEXES: dict[str, str] = {
     # --- vector indexes
+    "exact": "adapters.indexes.exact:exact",
+    "hnswlib": "adapters.indexes.hnswlib_index:hnswlib_index",
+    "faiss-hnsw": "adapters.indexes.faiss_hnsw:faiss_hnsw",
 }
 
 # Prefix -> factory taking the text after the colon.
@@ -77,8 +91,12 @@ INDEX_PREFIXES: dict[str, str] = {}
 
 # Named task lists. "default" runs every task family on the packaged model and offline data.
 SUITES: dict[str, list[str]] = {
-    "default": ["STSBenchmark", "SICK-R", "BIOSSES"],
+    # every task family on the packaged model and offline data, a few minutes on 2 cores
+    "default": ["STSBenchmark", "SICK-R", "BIOSSES", "SciFact", "Banking77Classification", "Banking77Clustering",
+                "IntrinsicDimension-Banking77", "Spectrum-Banking77", "HNSWInsertionOrder-Synthetic",
+                "WEAT", "SEAT", "DirectBias"],
     "sts": ["STSBenchmark", "SICK-R", "BIOSSES"],
+    "retrieval": ["SciFact", "NFCorpus"],
     "classification": ["Banking77Classification", "EmotionClassification", "TRECClassification",
                        "Banking77Classification-kNN", "EmotionClassification-kNN", "TRECClassification-kNN"],
     "clustering": ["Banking77Clustering", "EmotionClustering", "TRECCoarseClustering", "TRECFineClustering",
@@ -86,7 +104,13 @@ SUITES: dict[str, list[str]] = {
     "geometry": ["IntrinsicDimension-Banking77", "IntrinsicDimension-SciFact", "Spectrum-Banking77",
                  "Spectrum-SciFact"],
     "bias": ["WEAT", "SEAT", "DirectBias"],
+    "mteb-reference": ["STSBenchmark", "SICK-R", "BIOSSES", "SciFact", "NFCorpus", "Banking77Classification",
+                       "EmotionClassification"],
     "word-similarity": ["WordSim353", "SimLex999"],
+    "hnsw-order": ["HNSWInsertionOrder-SciFact", "HNSWInsertionOrder-NFCorpus", "HNSWInsertionOrder-W2V",
+                   "HNSWInsertionOrder-GMM", "HNSWInsertionOrder-GramSchmidt64"],
+    "hnsw-order-ci": ["HNSWInsertionOrder-Synthetic"],
+    "ranking-shift": ["RankingShift-SciFact", "RankingShift-NFCorpus"],
 }
 
 DEFAULT_MODELS = ["all-MiniLM-L6-v2"]

@@ -1,0 +1,135 @@
+"""Retrieval metrics as mteb 2.26.24 computes them (methods.md §5.4), plus ANN recall (§6.1).
+
+- nDCG / MAP / recall / precision / hit rate at k come from `pytrec_eval` ("ndcg_cut", "map_cut",
+  "recall", "P", "success"): trec_eval semantics (linear gain, log2 discount, ideal DCG from the
+  qrels, score ties broken by doc id in descending string order). Queries of the qrels that are
+  absent from the run are dropped by pytrec_eval, not scored 0; averages are over the queries
+  evaluated.
+- MRR@k is computed here, with mteb's tie-break: sort by (score, doc id), both descending.
+- Rounding: mteb's `parse_metrics_from_scores` rounds nDCG, MAP, recall, precision and hit rate
+  to 5 decimals and stores them rounded; MRR (and nAUC) it stores unrounded; `accuracy` is its
+  rounded recall@1. `mteb_rounded()` applies exactly that, so a harness result compares key by key
+  with an mteb result; `retrieval_scores(..., rounding=None)` gives every value unrounded.
+
+Pure functions: qrels `{qid: {doc_id: int grade}}`, run `{qid: {doc_id: float score}}`.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Iterable, Mapping
+
+import numpy as np
+
+K_VALUES = (1, 3, 5, 10, 20, 100, 1000)
+
+# mteb key prefix -> pytrec_eval measure family
+_PYTREC = {"ndcg_at": "ndcg_cut", "map_at": "map_cut", "recall_at": "recall", "precision_at": "P",
+           "hit_rate_at": "success"}
+ROUNDED_PREFIXES = tuple(_PYTREC)   # what mteb rounds to 5 decimals
+_SCORE_THEN_ID = itemgetter(1, 0)   # (score, doc id): the key mteb sorts by, descending
+
+
+def pytrec_per_query(qrels: Mapping, run: Mapping, k_values: Iterable[int] = K_VALUES) -> dict[str, dict[str, float]]:
+    """pytrec_eval's per-query measures, keyed `<mteb prefix>_<k>` (e.g. ndcg_at_10)."""
+    import pytrec_eval
+    ks = sorted({int(k) for k in k_values})
+    if not ks or ks[0] < 1:
+        raise ValueError(f"k values must be positive integers, got {list(k_values)}")
+    kstr = ",".join(map(str, ks))
+    evaluator = pytrec_eval.RelevanceEvaluator(
+        {q: dict(d) for q, d in qrels.items()}, {f"{family}.{kstr}" for family in _PYTREC.values()})
+    raw = evaluator.evaluate({q: dict(d) for q, d in run.items()})
+    out = {}
+    for qid, m in raw.items():
+        out[qid] = {f"{prefix}_{k}": float(m[f"{family}_{k}"]) for prefix, family in _PYTREC.items() for k in ks}
+    return out
+
+
+def ranked(doc_scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    """(doc, score) best first: score descending, ties by doc id descending (pytrec_eval / mteb)."""
+    return sorted(doc_scores.items(), key=_SCORE_THEN_ID, reverse=True)
+
+
+def mrr_per_query(qrels: Mapping, run: Mapping, k_values: Iterable[int] = K_VALUES) -> dict[str, dict[str, float]]:
+    """Reciprocal rank of the first relevant (grade > 0) doc within the top k, per query in the run."""
+    ks = sorted({int(k) for k in k_values})
+    out = {}
+    for qid, doc_scores in run.items():
+        relevant = {d for d, g in qrels.get(qid, {}).items() if g > 0}
+        order = ranked(doc_scores)[: max(ks)]
+        first = next((r for r, (d, _) in enumerate(order, 1) if d in relevant), None)
+        out[qid] = {f"mrr_at_{k}": (1.0 / first if first is not None and first <= k else 0.0) for k in ks}
+    return out
+
+
+def retrieval_scores(qrels: Mapping, run: Mapping, k_values: Iterable[int] = K_VALUES, *,
+                     rounding: str | None = "mteb") -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """(averaged scores, per-query scores). Averages are float64 sums / number of queries.
+
+    `rounding="mteb"` rounds as mteb stores (see module doc); `None` leaves every value unrounded.
+    Only queries present in both qrels and run are evaluated (pytrec_eval's rule); MRR is averaged
+    over the same queries.
+    """
+    evaluated = {q: d for q, d in run.items() if q in qrels}
+    if not evaluated:
+        raise ValueError("no query of the run has qrels: nothing to evaluate")
+    per_query = pytrec_per_query(qrels, evaluated, k_values)
+    for qid, m in mrr_per_query(qrels, evaluated, k_values).items():
+        per_query.setdefault(qid, {}).update(m)
+    keys = list(next(iter(per_query.values())))
+    n = len(per_query)
+    scores = {key: float(sum(per_query[q][key] for q in per_query) / n) for key in keys}
+    ks = sorted({int(k) for k in k_values})
+    if 1 in ks:
+        scores["accuracy"] = scores["recall_at_1"]   # mteb 2.x: accuracy := recall@1
+    if rounding == "mteb":
+        scores = mteb_rounded(scores)
+    elif rounding is not None:
+        raise ValueError(f"rounding must be 'mteb' or None, got {rounding!r}")
+    return dict(sorted(scores.items())), per_query
+
+
+def mteb_rounded(scores: Mapping[str, float]) -> dict[str, float]:
+    """Round the keys mteb rounds (pytrec_eval families and accuracy) to 5 decimals; keep the rest."""
+    return {k: (round(v, 5) if k.startswith(ROUNDED_PREFIXES) or k == "accuracy" else v) for k, v in scores.items()}
+
+
+def apply_identical_id_rule(run: dict, ignore_identical_ids: bool) -> dict:
+    """mteb's `ignore_identical_ids`: drop docs whose id equals the query id (returns a new run)."""
+    if not ignore_identical_ids:
+        return run
+    return {q: {d: s for d, s in docs.items() if d != q} for q, docs in run.items()}
+
+
+def skip_first(run: dict) -> dict:
+    """mteb's `skip_first_result`: drop each query's top-scored doc (mteb sorts by score only)."""
+    return {q: dict(sorted(docs.items(), key=lambda x: x[1], reverse=True)[1:]) for q, docs in run.items()}
+
+
+# -- ANN quality against exact search (methods.md §6.1) ------------------------------------------
+def ann_recall(gt_ids: np.ndarray, gt_dist: np.ndarray, found_ids: np.ndarray, k: int,
+               rel_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query (recall_id@k, recall_tie@k) of returned ids against exact ground truth.
+
+    recall_id: |found[:k] ∩ gt[:k]| / k. recall_tie: big-ann-benchmarks' rule with a relative
+    tolerance: the ground truth is extended past position k with every id whose distance is within
+    `rel_tol * max(1, |D_k|)` of the k-th distance. Missing results (-1) count as misses; duplicate
+    returned ids are an error. `gt_*` must hold at least k columns (more allow the tie extension).
+    """
+    gt_ids, gt_dist, found_ids = np.asarray(gt_ids), np.asarray(gt_dist, dtype=np.float64), np.asarray(found_ids)
+    if gt_ids.shape[1] < k or gt_ids.shape != gt_dist.shape or len(found_ids) != len(gt_ids):
+        raise ValueError(f"ann_recall: need ground truth of at least k={k} columns for every query "
+                         f"(gt {gt_ids.shape}, dist {gt_dist.shape}, found {found_ids.shape})")
+    rec_id = np.zeros(len(gt_ids))
+    rec_tie = np.zeros(len(gt_ids))
+    for i in range(len(gt_ids)):
+        found = [f for f in found_ids[i, :k].tolist() if f >= 0]
+        if len(set(found)) != len(found):
+            raise ValueError(f"ann_recall: query {i} has duplicate returned ids")
+        found = set(found)
+        dk = gt_dist[i, k - 1]
+        tol = rel_tol * max(1.0, abs(dk))
+        extended = k + int(np.sum(np.abs(gt_dist[i, k:] - dk) <= tol))
+        rec_id[i] = len(found & set(gt_ids[i, :k].tolist())) / k
+        rec_tie[i] = len(found & set(gt_ids[i, :extended].tolist())) / k
+    return rec_id, rec_tie
