@@ -110,7 +110,7 @@ def test_hnswlib_determinism_facts_gmm():
     assert np.array_equal(one, ids())                      # 1 thread, same order and seed: identical
     # 2-thread builds are non-deterministic: they differ from each other and from the 1-thread build.
     # Thread interleaving is up to the OS (a busy machine can serialise them), so look at a few builds.
-    two = [ids(threads=2) for _ in range(4)]
+    two = [ids(threads=2) for _ in range(6)]  # ~20% of 2-thread builds equal the 1-thread one here
     assert any(not np.array_equal(a, b) for i, a in enumerate(two) for b in two[i + 1:])
     assert any(not np.array_equal(a, one) for a in two)
     assert not np.array_equal(ids(seed=7), one)            # random_seed 7 differs from seed 100
