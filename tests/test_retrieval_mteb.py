@@ -14,7 +14,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tasks.retrieval import from_folder, nfcorpus, scifact
@@ -24,24 +23,18 @@ REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / 
 
 def mteb_scores(folder: Path, model, name: str) -> dict:
     """mteb's retrieval evaluator on a BEIR folder, with `model.encode(texts, role=...)` supplying vectors."""
-    import mteb
     from datasets import Dataset
     from mteb.abstasks.retrieval import AbsTaskRetrieval
     from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
-    from mteb.abstasks.task_metadata import TaskMetadata
-    from mteb.models.abs_encoder import AbsEncoder
+
+    from .mteb_local import cached_vectors_encoder, local_task_metadata, run_mteb
 
     def read_jsonl(path):
         with open(path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
     class LocalRetrieval(AbsTaskRetrieval):
-        metadata = TaskMetadata(
-            name=name, type="Retrieval", main_score="ndcg_at_10", description="local task",
-            reference="https://example.org/local", dataset={"path": "local/none", "revision": "local"},
-            category="t2t", eval_splits=["test"], eval_langs=["eng-Latn"], date=("2026-01-01", "2026-01-01"),
-            dialect=[], domains=[], task_subtypes=[], license="cc-by-4.0", annotations_creators="derived",
-            modalities=["text"], sample_creation="found", bibtex_citation="")
+        metadata = local_task_metadata(name, "Retrieval", "ndcg_at_10")
 
         def load_data(self, num_proc=None, **kw):
             corpus = [{"id": d["_id"], "title": d.get("title") or "", "text": d["text"]}
@@ -56,21 +49,7 @@ def mteb_scores(folder: Path, model, name: str) -> dict:
                 top_ranked=None)}}
             self.data_loaded = True
 
-    class OurVectors(AbsEncoder):
-        mteb_model_meta = None
-
-        def __init__(self, inner):
-            self.inner = inner
-
-        def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
-            texts = [t for batch in inputs for t in batch["text"]]
-            role = "query" if prompt_type is not None and str(getattr(prompt_type, "value", prompt_type)) == "query" \
-                else "document"
-            return np.asarray(self.inner.encode(texts, role=role), dtype=np.float32)
-
-    res = mteb.evaluate(OurVectors(model), [LocalRetrieval()], cache=None, encode_kwargs={"batch_size": 64},
-                        show_progress_bar=False, overwrite_strategy="always")
-    return res.task_results[0].scores["test"][0]
+    return run_mteb(LocalRetrieval(), cached_vectors_encoder(model))
 
 
 def compare_with_mteb(ours: dict, theirs: dict, tol: float = 1e-6) -> list[str]:

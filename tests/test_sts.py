@@ -41,7 +41,7 @@ def test_matches_mteb_evaluator_on_same_vectors(data_root, minilm, factory):
     from datasets import Dataset, DatasetDict
     from mteb.abstasks.sts import AbsTaskSTS
 
-    from .mteb_bridge import cached_vectors_encoder, local_task_metadata, run_mteb
+    from .mteb_local import cached_vectors_encoder, local_task_metadata, run_mteb
 
     ours = factory()
     ours.load(data_root)
