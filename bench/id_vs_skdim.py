@@ -11,6 +11,10 @@ loads the matrix, resets the kernel's peak-RSS counter (/proc/self/clear_refs), 
 and reports wall time and peak RSS above the loaded baseline. Best wall time of --repeat runs.
   ours:  knn(X, 20) -> mle(harmonic, k=20) + twonn(linear, discard 0.1)
   skdim: skdim.id.MLE().fit(X) (k=20, comb="mle") + skdim.id.TwoNN().fit(X)
+  floor: the float32 products <x_i, x_j> for i <= j only (upper-triangle 2048-row blocks, numpy's
+         BLAS), i.e. the arithmetic any exact kNN of these points must do at least once even if it
+         used the symmetry and selected neighbours for free. skdim s / floor s is the largest
+         speed-up an exact search can reach on this machine.
 
 Usage: .venv/bin/python bench/id_vs_skdim.py [--repeat 2] [--n-minilm 20000] [--threads N]
 """
@@ -42,7 +46,9 @@ def _rss_kb(field: str) -> int:
 
 def child(method: str, npy: str) -> None:
     X = np.load(npy)
-    if method == "ours":
+    if method == "floor":
+        Xt = np.ascontiguousarray(X.T)
+    elif method == "ours":
         from tasks.metrics.intrinsic_dim import mle, twonn
         from tasks.metrics.knn import knn
         import faiss  # noqa: F401  (import cost is not part of the estimate)
@@ -54,7 +60,13 @@ def child(method: str, npy: str) -> None:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if method == "ours":
+        if method == "floor":
+            n, block = len(X), 2048
+            for i in range(0, n, block):
+                for j in range(i, n, block):
+                    X[i:i + block] @ Xt[:, j:j + block]
+            values = (float("nan"), float("nan"))
+        elif method == "ours":
             res = knn(X, 20)
             values = (mle(res, 20), twonn(res))
         else:
@@ -110,7 +122,8 @@ def main() -> None:
     sets[f"MiniLM {len(Z):,}x{Z.shape[1]}"] = Z
     print(f"cpu cores: {os.cpu_count()}, threads per side: {args.threads or 'library default'}, "
           f"load average at start: {os.getloadavg()[0]:.2f}; best of {args.repeat}")
-    header = (f"{'data':<20} {'ours s':>7} {'skdim s':>8} {'speed-up':>8} {'ours MB':>8} {'skdim MB':>9} "
+    header = (f"{'data':<20} {'ours s':>7} {'skdim s':>8} {'speed-up':>8} {'floor s':>7} {'max':>6} "
+              f"{'ours MB':>8} {'skdim MB':>9} "
               f"{'MLE ours':>11} {'MLE skdim':>11} {'rel':>8} {'TwoNN ours':>11} {'TwoNN skdim':>11} {'rel':>8}")
     print(header)
     print("-" * len(header))
@@ -118,11 +131,13 @@ def main() -> None:
         for label, X in sets.items():
             npy = str(Path(tmp) / "x.npy")
             np.save(npy, np.ascontiguousarray(X, dtype=np.float32))
-            runs = {m: [run_child(m, npy, args.threads) for _ in range(args.repeat)] for m in ("ours", "skdim")}
+            runs = {m: [run_child(m, npy, args.threads) for _ in range(args.repeat)]
+                    for m in ("ours", "skdim", "floor")}
             best = {m: min(r, key=lambda x: x["seconds"]) for m, r in runs.items()}
             peak = {m: max(x["peak_mb"] for x in r) for m, r in runs.items()}
-            o, s = best["ours"], best["skdim"]
+            o, s, f = best["ours"], best["skdim"], best["floor"]
             print(f"{label:<20} {o['seconds']:>7.2f} {s['seconds']:>8.2f} {s['seconds'] / o['seconds']:>7.1f}x "
+                  f"{f['seconds']:>7.2f} {s['seconds'] / f['seconds']:>5.1f}x "
                   f"{peak['ours']:>8.0f} {peak['skdim']:>9.0f} {o['mle']:>11.5f} {s['mle']:>11.5f} "
                   f"{abs(o['mle'] / s['mle'] - 1):>8.1e} {o['twonn']:>11.5f} {s['twonn']:>11.5f} "
                   f"{abs(o['twonn'] / s['twonn'] - 1):>8.1e}", flush=True)
