@@ -1,4 +1,5 @@
-"""Retrieval on BEIR-layout data (SciFact, NFCorpus, any `beir:/folder`), mteb's protocol (methods.md §5.4).
+"""Retrieval on BEIR-layout data (SciFact, NFCorpus, any `beir:/folder`, any public BEIR data set as
+`beir:<name>`, tasks/beir_download.py), mteb's protocol (methods.md §5.4).
 
 Data: `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, `text`), `qrels/<split>.tsv`
 (header `query-id corpus-id score`, CRLF tolerated). Documents are encoded as
@@ -40,6 +41,7 @@ from harness.data import DatasetRecord, hub_available, no_data_root_error, read_
 from harness.errors import DataError, EmbeddingError, HarnessError
 
 from .base import Task, TaskOutput
+from .beir_download import beir_folder, is_beir_name
 from .metrics.ir import K_VALUES, ann_recall, apply_identical_id_rule, mteb_rounded, retrieval_scores, skip_first
 
 
@@ -75,7 +77,10 @@ class RetrievalTask(Task):
     # -- loading ----------------------------------------------------------------------------------
     def load(self, data_root: Path | None) -> DatasetRecord:
         if self.path is not None:
-            folder = require_dir(Path(self.path).expanduser(), f"BEIR data for {self.name}")
+            folder = Path(self.path).expanduser()
+            if not folder.is_dir() and is_beir_name(self.path):  # a public BEIR data set by name
+                folder = beir_folder(self.path)
+            folder = require_dir(folder, f"BEIR data for {self.name}")
         elif data_root is None:
             if not hub_available():
                 raise no_data_root_error(self.name, self.folder)
@@ -395,5 +400,6 @@ def nfcorpus(**params) -> RetrievalTask:
 
 
 def from_folder(path: str, **params) -> RetrievalTask:
-    """`beir:/path/to/folder`: any folder in the BEIR layout (split `test`)."""
+    """`beir:/path/to/folder`: any folder in the BEIR layout (split `test`); `beir:<name>` (e.g.
+    `beir:fiqa`), when no such folder exists: the public BEIR data set, downloaded once."""
     return RetrievalTask(f"beir:{path}", path=path, **params)
