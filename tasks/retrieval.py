@@ -52,7 +52,7 @@ class RetrievalDataWarning(UserWarning):
 class RetrievalTask(Task):
     type = "retrieval"
     main_score = "ndcg_at_10"
-    version = 1
+    version = 2  # 2: nAUC scores added
     uses_index = True
 
     def __init__(self, name: str, *, folder: str | None = None, path: str | None = None, hub_id: str | None = None,

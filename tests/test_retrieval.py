@@ -50,11 +50,13 @@ def test_scores_average_rounding_and_dropped_queries():
     assert raw["accuracy"] == raw["recall_at_1"]
     rounded = mteb_rounded(raw)
     for key, value in raw.items():
-        if key.startswith("mrr"):
-            assert rounded[key] == value                      # mteb stores MRR unrounded
+        if key.startswith(("mrr", "nauc")):
+            assert rounded[key] is value                      # mteb stores MRR and nAUC unrounded
         else:
             assert rounded[key] == round(value, 5)
-    assert retrieval_scores(qrels, run, (1, 3, 10))[0] == rounded
+    again = retrieval_scores(qrels, run, (1, 3, 10))[0]
+    assert again.keys() == rounded.keys()
+    assert all(again[k] == v or (math.isnan(again[k]) and math.isnan(v)) for k, v in rounded.items())
 
 
 # -- a tiny BEIR folder and a deterministic fake model ---------------------------------------------
@@ -129,8 +131,8 @@ def test_evaluate_exact_against_bruteforce_run(tmp_path):
            for i, qid in enumerate(task.query_ids)}
     ref, _ = retrieval_scores(task.qrels, run, (1, 3, 5, 10, 20, 100, 1000), rounding=None)
     for key, value in ref.items():
-        assert out.details["scores_unrounded"][key] == pytest.approx(value, abs=1e-6), key
-        assert out.scores[key] == pytest.approx(mteb_rounded(ref)[key], abs=1e-6), key
+        assert out.details["scores_unrounded"][key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
+        assert out.scores[key] == pytest.approx(mteb_rounded(ref)[key], abs=1e-6, nan_ok=True), key
     assert out.scores["index_recall_at_10"] == 1.0
     assert out.details["k_searched"] == 40 and out.details["metric"] == "ip"
     assert out.sidecars["per_query_ndcg_at_10"].shape == (8,)
@@ -235,7 +237,8 @@ def test_memmapped_corpus_in_chunks_gives_same_scores(tmp_path):
     task.load(None)
     ref = from_folder(str(small_set(tmp_path / "r")))
     ref.load(None)
-    assert task.evaluate(HashModel()).scores == ref.evaluate(HashModel()).scores
+    assert task.evaluate(HashModel()).scores == pytest.approx(ref.evaluate(HashModel()).scores, rel=0, abs=0,
+                                                              nan_ok=True)
 
 
 def test_hub_loader_path_with_fake_datasets(monkeypatch):
@@ -268,3 +271,26 @@ def test_no_data_root_and_hub_disabled_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HarnessError, match="no data root"):
         registry.make_task("NFCorpus").load(None)
+
+
+def test_nauc_properties():
+    from tasks.metrics.ir import confidence_scores, nauc
+    metric = np.array([0.0, 0.0, 0.2, 0.5, 1.0, 1.0])
+    assert nauc(metric * 3 + 1, metric) == pytest.approx(1.0)          # confidence ranks like an oracle
+    assert nauc(np.ones(6), metric) == pytest.approx(0.0)              # one tie group: flat curve
+    assert nauc(-metric, metric) < 0                                    # confidence backwards
+    assert math.isnan(nauc(np.arange(6.0), np.full(6, 0.5)))            # every query scores alike
+    assert confidence_scores({"a": 0.9, "b": 0.5, "c": 0.7}) == pytest.approx(
+        {"max": 0.9, "std": float(np.std([0.9, 0.5, 0.7])), "diff1": 0.2})
+    assert confidence_scores({}) == {"max": 0.0, "std": 0.0, "diff1": 0.0}
+    assert confidence_scores({"a": 0.3})["diff1"] == 0.0
+
+
+def test_nauc_in_retrieval_scores():
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 1}}
+    run = {"q1": {"d1": 0.9, "d2": 0.1}, "q2": {"d1": 0.5, "d2": 0.4}, "q3": {"d1": 0.3, "d2": 0.2}}
+    scores, _ = retrieval_scores(qrels, run, [1, 10])
+    assert sum(k.startswith("nauc_") for k in scores) == 5 * 2 * 3      # 5 families x 2 k x 3 confidences
+    assert "nauc_hit_rate_at_1_max" not in scores
+    # q1 (right at rank 1) is the most confident by max and diff1: nAUC 1 for nDCG@1
+    assert scores["nauc_ndcg_at_1_max"] == pytest.approx(1.0) and scores["nauc_ndcg_at_1_diff1"] == pytest.approx(1.0)

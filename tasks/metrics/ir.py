@@ -6,6 +6,12 @@
   absent from the run are dropped by pytrec_eval, not scored 0; averages are over the queries
   evaluated.
 - MRR@k is computed here, with mteb's tie-break: sort by (score, doc id), both descending.
+- nAUC (Gisserot-Boukhlef et al. 2024, arXiv:2402.12997): for each per-query metric (nDCG, MAP,
+  recall, precision, MRR at every k) and each query confidence (the top score `max`, the `std` of
+  the retrieved scores, the gap `diff1` between the top two), the normalised area under the
+  abstention curve: how well the confidence predicts which queries the retriever gets right
+  (1 = as well as an oracle, 0 = no better than abstaining at random). mteb's computation: rates
+  0.0-0.9, queries with equal confidence share their mean metric, NaN when every query scores alike.
 - Rounding: mteb's `parse_metrics_from_scores` rounds nDCG, MAP, recall, precision and hit rate
   to 5 decimals and stores them rounded; MRR (and nAUC) it stores unrounded; `accuracy` is its
   rounded recall@1. `mteb_rounded()` applies exactly that, so a harness result compares key by key
@@ -21,6 +27,8 @@ from typing import Iterable, Mapping
 import numpy as np
 
 K_VALUES = (1, 3, 5, 10, 20, 100, 1000)
+ABSTENTION_RATES = np.linspace(0, 1, 11)[:-1]   # mteb's 0.0, 0.1, ..., 0.9
+NAUC_PREFIXES = ("ndcg_at", "map_at", "recall_at", "precision_at", "mrr_at")   # mteb: not hit rate
 
 # mteb key prefix -> pytrec_eval measure family
 _PYTREC = {"ndcg_at": "ndcg_cut", "map_at": "map_cut", "recall_at": "recall", "precision_at": "P",
@@ -79,6 +87,7 @@ def retrieval_scores(qrels: Mapping, run: Mapping, k_values: Iterable[int] = K_V
     keys = list(next(iter(per_query.values())))
     n = len(per_query)
     scores = {key: float(sum(per_query[q][key] for q in per_query) / n) for key in keys}
+    scores.update(abstention_scores(evaluated, per_query))
     ks = sorted({int(k) for k in k_values})
     if 1 in ks:
         scores["accuracy"] = scores["recall_at_1"]   # mteb 2.x: accuracy := recall@1
@@ -87,6 +96,55 @@ def retrieval_scores(qrels: Mapping, run: Mapping, k_values: Iterable[int] = K_V
     elif rounding is not None:
         raise ValueError(f"rounding must be 'mteb' or None, got {rounding!r}")
     return dict(sorted(scores.items())), per_query
+
+
+def confidence_scores(doc_scores: Mapping[str, float]) -> dict[str, float]:
+    """One query's confidences from its retrieved documents' scores: max, std, top-1 minus top-2."""
+    values = np.fromiter(doc_scores.values(), dtype=np.float64, count=len(doc_scores))
+    if values.size == 0:
+        return {"max": 0.0, "std": 0.0, "diff1": 0.0}
+    top2 = np.sort(values)[::-1][:2]
+    return {"max": float(top2[0]), "std": float(np.std(values)),
+            "diff1": float(top2[0] - top2[1]) if values.size > 1 else 0.0}
+
+
+def abstention_curve(confidence: np.ndarray, metric: np.ndarray, rates: np.ndarray = ABSTENTION_RATES) -> np.ndarray:
+    """Mean metric of the queries kept when the least confident fraction `rate` abstains."""
+    if confidence.size == 0:
+        return np.full(len(rates), np.nan)
+    order = np.argsort(confidence, kind="stable")
+    conf, values = confidence[order], metric[order]
+    # a cut inside a group of equal confidences keeps the group's mean (random tie-breaking's expectation)
+    starts = np.flatnonzero(np.r_[True, conf[1:] != conf[:-1]])
+    sizes = np.diff(np.r_[starts, len(conf)])
+    values = np.repeat(np.add.reduceat(values, starts) / sizes, sizes)
+    n = len(conf)
+    return np.array([values[min(round(rate * n), n - 1):].mean() for rate in rates])
+
+
+def nauc(confidence, metric, rates: np.ndarray = ABSTENTION_RATES) -> float:
+    """(AUC - flat AUC) / (oracle AUC - flat AUC) of the abstention curve; NaN when oracle = flat."""
+    confidence, metric = np.asarray(confidence, dtype=np.float64), np.asarray(metric, dtype=np.float64)
+    curve = abstention_curve(confidence, metric, rates)
+    oracle = abstention_curve(metric, metric, rates)
+    area, oracle_area = np.trapezoid(curve, rates), np.trapezoid(oracle, rates)
+    flat_area = oracle[0] * (rates[-1] - rates[0])
+    if oracle_area == flat_area:
+        return float("nan")
+    return float((area - flat_area) / (oracle_area - flat_area))
+
+
+def abstention_scores(run: Mapping, per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """`nauc_<metric>_<confidence>` for every per-query metric mteb abstains on (NAUC_PREFIXES)."""
+    qids = list(per_query)
+    confidences = [confidence_scores(run[q]) for q in qids]
+    keys = [k for k in per_query[qids[0]] if k.startswith(NAUC_PREFIXES)]
+    out = {}
+    for key in keys:
+        metric = np.array([per_query[q][key] for q in qids])
+        for name in ("max", "std", "diff1"):
+            out[f"nauc_{key}_{name}"] = nauc(np.array([c[name] for c in confidences]), metric)
+    return out
 
 
 def mteb_rounded(scores: Mapping[str, float]) -> dict[str, float]:
