@@ -28,8 +28,13 @@ class UnknownNameError(HarnessError):
     """An unknown task/model/index/suite name; lists the valid ones."""
 
     def __init__(self, kind: str, name: str, valid):
+        import difflib
         valid = sorted(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
+        lowered = {v.lower(): v for v in valid}
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+        close += [v for low, v in lowered.items() if name and name.lower() in low and v not in close][:3]
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}; valid {kind}s: {', '.join(valid)}")
 
 
 class EmbeddingError(HarnessError):

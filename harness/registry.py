@@ -82,6 +82,7 @@ INDEXES: dict[str, str] = {
 
 # Prefix -> factory taking the text after the colon.
 TASK_PREFIXES: dict[str, str] = {"beir": "tasks.retrieval:from_folder"}
+PREFIX_HINTS = {"beir": "folder or BEIR name"}
 MODEL_PREFIXES: dict[str, str] = {
     "st": "adapters.models.sentence_transformers:from_path_or_hub_id",
     "vectors": "adapters.models.precomputed:from_npy",
@@ -127,7 +128,7 @@ def _resolve(kind: str, name: str, table: dict[str, str], prefixes: dict[str, st
     prefix, sep, rest = name.partition(":")
     if sep and prefix in prefixes and rest:
         return load_target(prefixes[prefix])(rest, **kwargs)
-    valid = list(table) + [f"{p}:<path>" for p in prefixes]
+    valid = list(table) + [f"{p}:<{PREFIX_HINTS.get(p, 'path')}>" for p in prefixes]
     raise UnknownNameError(kind, name, valid)
 
 

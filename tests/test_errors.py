@@ -106,3 +106,12 @@ def test_unknown_suite():
 
 def test_harness_errors_are_value_errors():
     assert issubclass(DataError, HarnessError) and issubclass(HarnessError, ValueError)
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(UnknownNameError, match=r"unknown task 'SciFcat' \(did you mean 'SciFact'\?\); valid tasks: "):
+        registry.make_task("SciFcat")
+    with pytest.raises(UnknownNameError, match=r"did you mean 'all-MiniLM-L6-v2'\?"):
+        registry.make_model("minilm")
+    with pytest.raises(UnknownNameError, match=r"unknown task 'zzz'; valid tasks: .*beir:<folder or BEIR name>"):
+        registry.make_task("zzz")
