@@ -9,12 +9,9 @@ Results of other task types and failed results are skipped.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+from . import pyplot, save_figure, slug
 
 
 def _ok(results, result_paths, pred):
@@ -35,9 +32,7 @@ def p_label(p) -> str:
 
 
 def plot_effect_sizes(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     by_task: dict[str, list[dict]] = {}
@@ -78,19 +73,12 @@ def plot_effect_sizes(results: list[dict], result_paths: list[Path], out_dir: Pa
         ax.set_title(f"{task}: effect size per test, one-sided permutation p-value")
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        out = Path(out_dir) / f"bias_effect_sizes_{_slug(task)}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        made.append(out)
+        made.append(save_figure(fig, Path(out_dir) / f"bias_effect_sizes_{slug(task)}.png", dpi=120))
     return made
 
 
 def plot_direct_bias(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     group = [r for r, _ in _ok(results, result_paths, lambda r: "direct_bias_1" in r.get("scores", {}))]
@@ -115,10 +103,5 @@ def plot_direct_bias(results: list[dict], result_paths: list[Path], out_dir: Pat
         ax.set_ylabel("DirectBias_1 = mean |cos(w, g)|")
         ax.set_title(f"{task}: gender direction bias (Bolukbasi et al. 2016)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        out = Path(out_dir) / f"bias_direct_bias_{_slug(task)}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        made.append(out)
+        made.append(save_figure(fig, Path(out_dir) / f"bias_direct_bias_{slug(task)}.png", dpi=120))
     return made

@@ -8,10 +8,11 @@ Results of other task types, failed results and missing sidecars are skipped.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
+
+from . import pyplot, save_figure, slug
 
 
 def _sidecar(result_path, key: str) -> Path:
@@ -33,14 +34,8 @@ def _groups(results, result_paths, task_type: str, key: str) -> dict[str, list[t
     return out
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
-
-
 def plot_lid_histogram(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     made = []
     for task, entries in _groups(results, result_paths, "intrinsic-dimension", "lid").items():
         values = [(m, a[np.isfinite(a)], r) for m, a, r in entries]
@@ -59,18 +54,12 @@ def plot_lid_histogram(results: list[dict], result_paths: list[Path], out_dir: P
         ax.set_ylabel("density")
         ax.set_title(f"{task}: local intrinsic dimension per point")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = Path(out_dir) / f"lid-histogram-{_slug(task)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        made.append(path)
+        made.append(save_figure(fig, Path(out_dir) / f"lid-histogram-{slug(task)}.png"))
     return made
 
 
 def plot_singular_spectrum(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     made = []
     for task, entries in _groups(results, result_paths, "spectrum", "singular_values").items():
         fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -90,9 +79,5 @@ def plot_singular_spectrum(results: list[dict], result_paths: list[Path], out_di
         ax.set_ylabel("sigma_i / sigma_1 (raw embeddings)")
         ax.set_title(f"{task}: normalised singular-value spectrum")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = Path(out_dir) / f"singular-spectrum-{_slug(task)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        made.append(path)
+        made.append(save_figure(fig, Path(out_dir) / f"singular-spectrum-{slug(task)}.png"))
     return made

@@ -10,30 +10,15 @@ Functions return [] for results of other task types, so one module can serve bot
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-DPI = 110
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _slug(*parts) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p) for p in parts)).strip("_")
+from . import pyplot, save_figure, slug
 
 
 def _save(fig, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI, bbox_inches="tight")
-    _plt().close(fig)
-    return out
+    return save_figure(fig, out, tight=True)
 
 
 def _order_results(results):
@@ -42,7 +27,7 @@ def _order_results(results):
 
 
 def plot_recall_vs_ef(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     made = []
     for r in _order_results(results):
         sweep = r["details"]["sweep"]
@@ -71,12 +56,12 @@ def plot_recall_vs_ef(results: list[dict], result_paths: list[Path], out_dir: Pa
             ax.legend(fontsize=7, frameon=False)
         fig.suptitle(f"{r['task']}: recall vs efSearch by insertion order ({r['details']['source'].get('name', '')})",
                      fontsize=9)
-        made.append(_save(fig, Path(out_dir) / f"recall-vs-ef-{_slug(r['task'], r['model'])}.png"))
+        made.append(_save(fig, Path(out_dir) / f"recall-vs-ef-{slug(r['task'], r['model'])}.png"))
     return made
 
 
 def plot_order_effects(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.patches import Patch
     made = []
     for r in _order_results(results):
@@ -120,7 +105,7 @@ def plot_order_effects(results: list[dict], result_paths: list[Path], out_dir: P
                                                label="|effect| <= 2 std")], fontsize=7, frameon=False)
         fig.suptitle(f"{r['task']}: insertion-order effect (error bars ±2 random std; hatched = within noise)",
                      fontsize=9)
-        made.append(_save(fig, Path(out_dir) / f"order-effect-{_slug(r['task'], r['model'])}.png"))
+        made.append(_save(fig, Path(out_dir) / f"order-effect-{slug(r['task'], r['model'])}.png"))
     return made
 
 
@@ -129,7 +114,7 @@ def plot_ranking_shift(results: list[dict], result_paths: list[Path], out_dir: P
     rows = ranking_table(results)
     if not rows:
         return []
-    plt = _plt()
+    plt = pyplot()
     made = []
     main_ef = {r["task"]: (r.get("details") or {}).get("main_ef") for r in results
                if r.get("task_type") == "ranking-shift"}
@@ -156,5 +141,5 @@ def plot_ranking_shift(results: list[dict], result_paths: list[Path], out_dir: P
             ax.set_title(f"{row['library']}: Kendall τ={row['kendall_tau']:.2f}, max shift "
                          f"{row['max_position_change']}", fontsize=9)
         fig.suptitle(f"{task}: model ranking, exact vs HNSW search", fontsize=9)
-        made.append(_save(fig, Path(out_dir) / f"ranking-shift-{_slug(task)}.png"))
+        made.append(_save(fig, Path(out_dir) / f"ranking-shift-{slug(task)}.png"))
     return made
