@@ -173,8 +173,8 @@ def plot_task_bars(entries, out: Path, colors: dict) -> Path | None:
     plt = _plt()
     first = entries[0].result
     indexes = sorted({e.index or "" for e in entries}, key=lambda i: (i not in ("", "exact"), i))
-    models = sorted({e.model for e in entries},
-                    key=lambda m: -max(e.main_score for e in entries if e.model == m))
+    models = sorted({e.model for e in entries},   # best first; equal scores by name (sets have no order)
+                    key=lambda m: (-max(e.main_score for e in entries if e.model == m), m))
     height = 0.8 / len(indexes)
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.42 * len(models) * max(1, len(indexes) * 0.7)))
     hatches = ["", "//", "..", "xx", "\\\\", "++"]

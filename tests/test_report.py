@@ -278,3 +278,25 @@ def test_bad_input_is_exit_2(tmp_path, capsys):
     with pytest.raises(HarnessError, match="not made by"):
         report.make_report(FIXTURES, tmp_path / "mine")
     assert (foreign / "keep.txt").is_file()
+
+
+def test_tied_scores_draw_the_same_bars_in_every_process(tmp_path):
+    """Models with equal main scores are ordered by name, not by set order (which varies with
+    PYTHONHASHSEED): the same results give byte-identical plots in any process."""
+    import os
+    import subprocess
+    script = (
+        "import sys; from pathlib import Path; from harness.report import Entry; "
+        "from harness.report_plots import plot_task_bars; "
+        "es = [Entry(Path(m), {'model': m, 'task': 'T', 'task_type': 'sts', 'status': 'ok', "
+        "'main_score': 0.5, 'main_score_name': 's', 'index': None}) for m in "
+        "['m-alpha', 'm-beta', 'm-gamma', 'm-delta', 'm-epsilon']]; "
+        "plot_task_bars(es, Path(sys.argv[1]), {})")
+    outs = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"bars-{seed}.png"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, "-c", script, str(out)], cwd=Path(__file__).resolve().parent.parent,
+                       env=env, check=True)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
