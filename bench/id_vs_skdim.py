@@ -31,8 +31,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import ENV, REPO
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
@@ -77,7 +77,7 @@ def child(method: str, npy: str) -> None:
 
 
 def run_child(method: str, npy: str, threads: int | None = None) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env = dict(ENV)
     if threads:  # the same limit for both sides: OpenMP (faiss, scikit-learn) and the BLAS pools
         env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
     out = subprocess.run([sys.executable, __file__, "--child", method, npy], capture_output=True, text=True,

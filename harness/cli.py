@@ -26,7 +26,7 @@ def cmd_list(args) -> int:
             detail = ", ".join(target) if isinstance(target, list) else target.split(":")[0]
             print(f"  {name:<32} {detail}")
         for p, target in prefixes.get(kind, {}).items():
-            print(f"  {p + ':<' + registry.PREFIX_HINTS.get(p, 'path') + '>':<32} {target.split(':')[0]}")
+            print(f"  {registry.prefix_label(p):<32} {target.split(':')[0]}")
     return EXIT_OK
 
 

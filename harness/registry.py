@@ -82,13 +82,19 @@ INDEXES: dict[str, str] = {
 
 # Prefix -> factory taking the text after the colon.
 TASK_PREFIXES: dict[str, str] = {"beir": "tasks.retrieval:from_folder"}
-PREFIX_HINTS = {"beir": "folder or BEIR name"}
 MODEL_PREFIXES: dict[str, str] = {
     "st": "adapters.models.sentence_transformers:from_path_or_hub_id",
     "vectors": "adapters.models.precomputed:from_npy",
     "words": "adapters.models.word_vectors:from_folder",
 }
 INDEX_PREFIXES: dict[str, str] = {}
+PREFIX_HINTS = {"beir": "folder or BEIR name"}   # what follows the prefix, where it is not a path
+
+
+def prefix_label(prefix: str) -> str:
+    """How a prefixed name is written in listings: `st:<path>`, `beir:<folder or BEIR name>`."""
+    return f"{prefix}:<{PREFIX_HINTS.get(prefix, 'path')}>"
+
 
 # Named task lists. "default" runs every task family on the packaged model and offline data.
 SUITES: dict[str, list[str]] = {
@@ -128,7 +134,7 @@ def _resolve(kind: str, name: str, table: dict[str, str], prefixes: dict[str, st
     prefix, sep, rest = name.partition(":")
     if sep and prefix in prefixes and rest:
         return load_target(prefixes[prefix])(rest, **kwargs)
-    valid = list(table) + [f"{p}:<{PREFIX_HINTS.get(p, 'path')}>" for p in prefixes]
+    valid = list(table) + [prefix_label(p) for p in prefixes]
     raise UnknownNameError(kind, name, valid)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -53,11 +52,11 @@ def beir_folder(name: str, dest: Path | None = None, *, progress: bool = True) -
         raise HarnessError(f"beir:{name}: not a folder, and not a BEIR data set name (lower-case letters, "
                            "digits, '-', '_', '.', one optional '/' as in cqadupstack/android)")
     base = (dest or datasets_dir()) / "beir"
-    zip_name = name.split("/")[0]
+    zip_name, _, sub = name.partition("/")   # cqadupstack/android: zip cqadupstack, folder android in it
     folder = base / name
     if (base / zip_name).is_dir():
         if not folder.is_dir():
-            raise DataError(f"BEIR data set {zip_name!r} has no sub-folder {name.split('/', 1)[1]!r}", base / zip_name)
+            raise DataError(f"BEIR data set {zip_name!r} has no sub-folder {sub!r}", base / zip_name)
         return folder
     url = beir_url(zip_name)
     if not hub_available():
@@ -76,7 +75,7 @@ def beir_folder(name: str, dest: Path | None = None, *, progress: bool = True) -
         unpacked = Path(tmp) / "unpacked" / zip_name
         if not unpacked.is_dir():
             raise DataError(f"archive from {url} has no top-level folder {zip_name!r}", zip_path)
-        if not (unpacked / name.split("/", 1)[1] if "/" in name else unpacked).is_dir():
+        if not (unpacked / sub).is_dir():
             raise DataError(f"archive from {url} has no folder {name!r}", zip_path)
         (Path(tmp) / "sha256").write_text(f"{digest}  {url}\n")
         os.replace(Path(tmp) / "sha256", base / f"{zip_name}.zip.sha256")

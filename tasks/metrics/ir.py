@@ -137,13 +137,14 @@ def nauc(confidence, metric, rates: np.ndarray = ABSTENTION_RATES) -> float:
 def abstention_scores(run: Mapping, per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """`nauc_<metric>_<confidence>` for every per-query metric mteb abstains on (NAUC_PREFIXES)."""
     qids = list(per_query)
-    confidences = [confidence_scores(run[q]) for q in qids]
+    per_query_conf = [confidence_scores(run[q]) for q in qids]
+    confidences = {name: np.array([c[name] for c in per_query_conf]) for name in ("max", "std", "diff1")}
     keys = [k for k in per_query[qids[0]] if k.startswith(NAUC_PREFIXES)]
     out = {}
     for key in keys:
         metric = np.array([per_query[q][key] for q in qids])
-        for name in ("max", "std", "diff1"):
-            out[f"nauc_{key}_{name}"] = nauc(np.array([c[name] for c in confidences]), metric)
+        for name, confidence in confidences.items():
+            out[f"nauc_{key}_{name}"] = nauc(confidence, metric)
     return out
 
 

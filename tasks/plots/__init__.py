@@ -18,7 +18,7 @@ def pyplot():
 
 def slug(*parts) -> str:
     """A file-name-safe name from the parts joined by '-'."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p) for p in parts)).strip("_")[:80]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p) for p in parts)).strip("_")
 
 
 def save_figure(fig, out: Path, *, dpi: int = 110, tight: bool = False) -> Path:

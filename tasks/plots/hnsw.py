@@ -17,10 +17,6 @@ import numpy as np
 from . import pyplot, save_figure, slug
 
 
-def _save(fig, out: Path) -> Path:
-    return save_figure(fig, out, tight=True)
-
-
 def _order_results(results):
     return [r for r in results if r.get("task_type") == "hnsw-order" and r.get("status", "ok") == "ok"
             and (r.get("details") or {}).get("sweep")]
@@ -56,7 +52,7 @@ def plot_recall_vs_ef(results: list[dict], result_paths: list[Path], out_dir: Pa
             ax.legend(fontsize=7, frameon=False)
         fig.suptitle(f"{r['task']}: recall vs efSearch by insertion order ({r['details']['source'].get('name', '')})",
                      fontsize=9)
-        made.append(_save(fig, Path(out_dir) / f"recall-vs-ef-{slug(r['task'], r['model'])}.png"))
+        made.append(save_figure(fig, Path(out_dir) / f"recall-vs-ef-{slug(r['task'], r['model'])}.png", tight=True))
     return made
 
 
@@ -105,7 +101,7 @@ def plot_order_effects(results: list[dict], result_paths: list[Path], out_dir: P
                                                label="|effect| <= 2 std")], fontsize=7, frameon=False)
         fig.suptitle(f"{r['task']}: insertion-order effect (error bars ±2 random std; hatched = within noise)",
                      fontsize=9)
-        made.append(_save(fig, Path(out_dir) / f"order-effect-{slug(r['task'], r['model'])}.png"))
+        made.append(save_figure(fig, Path(out_dir) / f"order-effect-{slug(r['task'], r['model'])}.png", tight=True))
     return made
 
 
@@ -141,5 +137,5 @@ def plot_ranking_shift(results: list[dict], result_paths: list[Path], out_dir: P
             ax.set_title(f"{row['library']}: Kendall τ={row['kendall_tau']:.2f}, max shift "
                          f"{row['max_position_change']}", fontsize=9)
         fig.suptitle(f"{task}: model ranking, exact vs HNSW search", fontsize=9)
-        made.append(_save(fig, Path(out_dir) / f"ranking-shift-{slug(task)}.png"))
+        made.append(save_figure(fig, Path(out_dir) / f"ranking-shift-{slug(task)}.png", tight=True))
     return made
