@@ -6,7 +6,6 @@ heavy libraries load only inside the command that needs them.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 

@@ -112,7 +112,7 @@ def main() -> int:
                 our_w.append(w)
     same = all(recall_at_k(gt_ids, gt_d, raw_ids[ef], K)[1].mean() == recs[ef]["recall_tie"] for ef in EFS)
     rb, rs, ob, os_, ow = min(raw_b), min(raw_s), min(our_b), min(our_s), min(our_w)
-    print(f"recall_tie@10 by ef: " + ", ".join(f"{ef}: {recs[ef]['recall_tie']:.4f}" for ef in EFS)
+    print("recall_tie@10 by ef: " + ", ".join(f"{ef}: {recs[ef]['recall_tie']:.4f}" for ef in EFS)
           + f"; raw hnswlib gives the same recall at every ef: {same}")
     print(f"QPS at ef=40, 1 thread (best run): raw {args.nq / min(raw_ef40):.0f}, ours {args.nq / min(our_ef40):.0f}")
     print(f"build           raw {rb:8.3f} s   ours {ob:8.3f} s   ours/raw {ob / rb:.3f}")

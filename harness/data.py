@@ -77,6 +77,13 @@ def require_dir(path: Path, what: str) -> Path:
     return Path(path)
 
 
+def task_folder(data_root: Path | None, task: str, subdir: str, needs: str, what: str | None = None) -> Path:
+    """`data_root/subdir` of a task that reads local files only; errors say what it needs and where."""
+    if data_root is None:
+        raise HarnessError(f"task {task} needs a data root with {needs} (--data-root or HARNESS_DATA)")
+    return require_dir(Path(data_root) / subdir, what or f"{task} data")
+
+
 def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
     """Yield (line_number, object) for each non-blank line; errors name file and line."""
     required = tuple(required)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data import DatasetRecord, require_dir
+from harness.data import DatasetRecord, task_folder
 from harness.errors import DataError, HarnessError
 
 from .base import Task, TaskOutput
@@ -51,10 +51,7 @@ class ClusteringTask(Task):
                 "max_fraction_to_embed": None, "max_documents_to_embed": None}
 
     def load(self, data_root: Path | None) -> DatasetRecord:
-        if data_root is None:
-            raise HarnessError(f"task {self.name} needs a data root with {self.folder}/{self.split}.jsonl "
-                               "(--data-root or HARNESS_DATA)")
-        folder = require_dir(Path(data_root) / self.folder, f"{self.name} data")
+        folder = task_folder(data_root, self.name, self.folder, f"{self.folder}/{self.split}.jsonl")
         rec = DatasetRecord(path=str(folder))
         self.data = read_labelled_split(rec.add(folder / f"{self.split}.jsonl", folder), self.params["label_field"])
         if len(set(self.data.labels)) < 2:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data import DatasetRecord, read_jsonl, require_dir, require_rows
+from harness.data import DatasetRecord, read_jsonl, require_rows, task_folder
 from harness.errors import DataError, HarnessError
 
 from .base import Task, TaskOutput
@@ -49,10 +49,7 @@ MODEL_VECTORS = "ModelVectors"
 
 def load_texts(spec: TextSet, data_root: Path | None, task_name: str) -> tuple[list[str], DatasetRecord, int]:
     """Unique texts in file order, the record of the file read, and the number of repeats dropped."""
-    if data_root is None:
-        raise HarnessError(f"task {task_name} needs a data root with {spec.folder}/{spec.file} "
-                           "(--data-root or HARNESS_DATA)")
-    folder = require_dir(Path(data_root) / spec.folder, f"{task_name} data")
+    folder = task_folder(data_root, task_name, spec.folder, f"{spec.folder}/{spec.file}")
     rec = DatasetRecord(path=str(folder))
     path = rec.add(folder / spec.file, folder)
     texts: list[str] = []

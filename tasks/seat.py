@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data import DatasetRecord, require_dir
-from harness.errors import DataError, HarnessError
+from harness.data import DatasetRecord, task_folder
+from harness.errors import DataError
 
 from .base import Task, TaskOutput
 from .metrics.bias import DEFAULT_N_SAMPLES, DEFAULT_SEED, MAX_LOST_FRACTION, BiasWarning
@@ -152,9 +152,7 @@ class SEATTask(Task):
 
     def load(self, data_root: Path | None) -> DatasetRecord:
         check_common_params(self.params)
-        if data_root is None:
-            raise HarnessError(f"task SEAT needs a data root with {FOLDER}/tests/ (--data-root or HARNESS_DATA)")
-        folder = require_dir(Path(data_root) / FOLDER / "tests", "SEAT test files")
+        folder = task_folder(data_root, "SEAT", f"{FOLDER}/tests", f"{FOLDER}/tests/", "SEAT test files")
         rec = DatasetRecord(path=str(folder))
         files = sorted(folder.glob("*.jsonl"), key=lambda f: _natural_key(f.stem))
         if not files:

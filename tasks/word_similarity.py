@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data import DatasetRecord, as_float, read_tsv_rows, require_dir, require_rows
-from harness.errors import DataError, HarnessError
+from harness.data import DatasetRecord, as_float, read_tsv_rows, require_rows, task_folder
+from harness.errors import DataError
 
 from .base import Task, TaskOutput
 
@@ -27,10 +27,7 @@ class WordSimilarityTask(Task):
         self.rows: list[tuple[str, str, float]] = []
 
     def load(self, data_root: Path | None) -> DatasetRecord:
-        if data_root is None:
-            raise HarnessError(f"task {self.name} needs a data root with {self.folder}/{self.filename} "
-                               "(--data-root or HARNESS_DATA)")
-        folder = require_dir(Path(data_root) / self.folder, f"{self.name} data")
+        folder = task_folder(data_root, self.name, self.folder, f"{self.folder}/{self.filename}")
         rec = DatasetRecord(path=str(folder))
         path = rec.add(folder / self.filename, folder)
         self.rows = [(c[0].strip(), c[1].strip(), as_float(c[2], path, n, "score"))
