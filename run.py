@@ -20,4 +20,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from harness import cli  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(cli.main())
+    try:
+        sys.exit(cli.main())
+    except BrokenPipeError:   # `run.py list | head`: the reader left; stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -60,3 +60,11 @@ def test_cache_info_and_clear(tmp_path, capsys):
     assert "2 vectors" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert EmbeddingCache(tmp_path).report() == []
+
+
+def test_list_into_a_closed_pipe_ends_quietly():
+    """`run.py list | head -1`: no BrokenPipeError traceback when the reader stops early."""
+    out = subprocess.run(f"'{sys.executable}' run.py list | head -1", shell=True, cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout == "tasks:\n"
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
