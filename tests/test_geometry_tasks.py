@@ -163,3 +163,23 @@ def test_minilm_banking77(data_root, minilm):
     assert id_scores["lpca_fo"] < 384 and 300 < sp["rank"] <= 384   # 382 measured (numpy tolerance)
     assert 1 < sp["rankme"] < 384 and 0 < sp["average_cosine"] < 1
     assert results["IntrinsicDimension-Banking77"].sidecars["lid"].shape == (10003,)
+
+
+def test_spectrum_plot_leaves_out_rounding_noise(tmp_path, monkeypatch):
+    """A null direction (sigma ~ 1e-16 sigma_1) is not drawn, so the axis keeps the real spectrum."""
+    import tasks.plots.geometry as geometry
+    result = {"task": "Spectrum-X", "task_type": "spectrum", "status": "ok", "model": "m", "scores": {"rankme": 3.0}}
+    path = tmp_path / "m" / "Spectrum-X.json"
+    path.parent.mkdir()
+    np.save(path.with_name("Spectrum-X.singular_values.npy"), np.array([4.0, 2.0, 1.0, 0.5, 4e-16]))
+    drawn = {}
+
+    def keep(fig, out, **kw):
+        ax = fig.axes[0]
+        drawn["y"] = ax.lines[0].get_ydata()
+        drawn["label"] = ax.get_legend().get_texts()[0].get_text()
+        return out
+    monkeypatch.setattr(geometry, "save_figure", keep)
+    geometry.plot_singular_spectrum([result], [path], tmp_path)
+    assert list(drawn["y"]) == [1.0, 0.5, 0.25, 0.125]
+    assert drawn["label"] == "m (RankMe 3.0 of 5, 1 below 1e-06 not drawn)"

@@ -58,6 +58,9 @@ def plot_lid_histogram(results: list[dict], result_paths: list[Path], out_dir: P
     return made
 
 
+SPECTRUM_FLOOR = 1e-6   # sigma_i / sigma_1 below this is not drawn
+
+
 def plot_singular_spectrum(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]:
     plt = pyplot()
     made = []
@@ -66,11 +69,15 @@ def plot_singular_spectrum(results: list[dict], result_paths: list[Path], out_di
         drawn = 0
         for model, s, r in entries:
             s = np.asarray(s, dtype=np.float64)
-            s = s[s > 0]
+            dims = len(s)
+            # below 1e-6 sigma_1 a singular value is rounding noise (a direction the vectors never use);
+            # drawn, one such value would stretch the axis to 1e-16 and flatten the real spectrum
+            s = s[s > (s.max() if dims else 0) * SPECTRUM_FLOOR]
             if not len(s):
                 continue
+            hidden = f", {dims - len(s)} below {SPECTRUM_FLOOR:g} not drawn" if len(s) < dims else ""
             ax.loglog(np.arange(1, len(s) + 1), s / s[0], linewidth=1.4,
-                      label=f"{model} (RankMe {r['scores'].get('rankme', float('nan')):.1f} of {len(s)})")
+                      label=f"{model} (RankMe {r['scores'].get('rankme', float('nan')):.1f} of {dims}{hidden})")
             drawn += 1
         if not drawn:
             plt.close(fig)
