@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import EmbeddingError
-from .results import atomic_write_bytes, canonical_json, safe_name
+from .io import atomic_write_bytes, npy_bytes
+from .results import canonical_json, safe_name
 
 # meta fields that change the vector a model returns for a text
 VECTOR_META_FIELDS = ("name", "revision", "normalized", "max_seq_len", "prompts", "dim", "pooling", "dtype")
@@ -109,16 +110,9 @@ class _RoleStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"shard-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         vec_file, keys_file = self.folder / f"{stem}.npy", self.folder / f"{stem}.keys.npy"
-        atomic_write_bytes(vec_file, _npy_bytes(vectors.astype(np.float32, copy=False)))
-        atomic_write_bytes(keys_file, _npy_bytes(digests))  # written last: marks the shard complete
+        atomic_write_bytes(vec_file, npy_bytes(vectors.astype(np.float32, copy=False)))
+        atomic_write_bytes(keys_file, npy_bytes(digests))  # written last: marks the shard complete
         self.refresh()
-
-
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-    return buf.getvalue()
 
 
 class EmbeddingCache:

@@ -142,12 +142,30 @@ def make_task(name: str):
     return _resolve("task", name, TASKS, TASK_PREFIXES)
 
 
-def make_model(name: str):
-    return _resolve("model", name, MODELS, MODEL_PREFIXES)
+def make_model(name: str, *, data_root=None):
+    """A model adapter; factories that read data (word vectors, item vectors) get `data_root`."""
+    return _resolve("model", name, MODELS, MODEL_PREFIXES, **_accepted(name, MODELS, MODEL_PREFIXES,
+                                                                      data_root=data_root))
 
 
-def make_index(name: str):
-    return _resolve("index", name, INDEXES, INDEX_PREFIXES)
+def make_index(name: str, **params):
+    """The one door to a vector index: every task that searches builds its index here, by registry name
+    and parameters (build and query parameters, split by the adapter; an unknown one is an error)."""
+    return _resolve("index", name, INDEXES, INDEX_PREFIXES, **params)
+
+
+def _accepted(name: str, table: dict[str, str], prefixes: dict[str, str], **optional) -> dict:
+    """The optional keyword arguments the factory of `name` declares (others are not passed)."""
+    import inspect
+    target = table.get(name) or prefixes.get(name.partition(":")[0])
+    if target is None:
+        return {}
+    try:
+        sig = inspect.signature(load_target(target))
+    except (TypeError, ValueError):
+        return {}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    return {k: v for k, v in optional.items() if takes_any or k in sig.parameters}
 
 
 def check_names(kind: str, names: list[str]) -> None:

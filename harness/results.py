@@ -11,9 +11,10 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from .io import atomic_write_bytes
 
 SCHEMA_FIELDS = ("task", "task_version", "task_type", "split", "model", "model_revision", "index",
                  "main_score_name", "main_score", "scores", "seed", "params", "dataset", "versions",
@@ -56,30 +57,6 @@ def _json_safe(obj):
     return obj
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; shared result/cache paths need the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_result(path: str | os.PathLike, result: dict) -> Path:
     result = dict(result)
     result.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
@@ -111,3 +88,12 @@ def iter_results(results_dir: str | os.PathLike) -> Iterator[tuple[Path, dict]]:
         obj = read_result(p)
         if obj and "task" in obj and "model" in obj:
             yield p, obj
+
+
+def load_result_files(root: str | os.PathLike) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """Every valid result file under a folder: ([(path, result)], problems), where each problem names a
+    file that was skipped and why (the report and the gate show them as warnings, never crash).
+
+    TODO(schema): validate each file against the result schema and name the field at fault.
+    """
+    return list(iter_results(root)), []

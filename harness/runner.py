@@ -91,7 +91,7 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
     base: dict = {"task": spec.task, "model": spec.model, "index": None, "status": "error"}
     try:
         task = registry.make_task(spec.task)
-        task.params.update(settings.task_params.get(spec.task, {}))
+        task.set_params(**settings.task_params.get(spec.task, {}))
         index = registry.make_index(spec.index) if spec.index else None
         model = get_model(spec.model)
         data_root = resolve_data_root(settings.data_root)
@@ -109,7 +109,8 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
                       "index": index_spec}
         key = job_key(definition)
         base = {**task.describe(), "model": spec.model, "model_revision": meta.get("revision"),
-                "index": index_spec, "dataset": dataset.as_dict(), "job_key": key, "status": "error"}
+                "index": index_spec, "dataset": dataset.as_dict(), "job_key": key, "declared": task.declare({}),
+                "status": "error"}
         if not settings.overwrite and is_done(path, key):
             return JobOutcome(spec, "skipped", str(path), task.main_score,
                               _stored_main_score(path), time.perf_counter() - t_start)
@@ -125,7 +126,7 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
             _write_sidecar(path, name, arr)
         timings = {"load": t_load, "encode": cached.stats["encode_s"],
                    "evaluate": max(0.0, t_total - cached.stats["encode_s"])}
-        result = {**base, "main_score": scores[task.main_score], "scores": scores,
+        result = {**base, "declared": task.declare(scores), "main_score": scores[task.main_score], "scores": scores,
                   "details": getattr(out, "details", {}),
                   "embedding_cache": {"encoded": cached.stats["encoded"], "cached": cached.stats["cached"]},
                   "versions": library_versions(), "timings_s": timings, "status": "ok", "error": None}
@@ -150,16 +151,8 @@ def _stored_main_score(path) -> float | None:
 
 
 def _write_sidecar(result_file: Path, name: str, arr) -> Path:
-    import io
-
-    import numpy as np
-
-    from .results import atomic_write_bytes
-    target = Path(result_file).with_name(Path(result_file).stem + f".{name}.npy")
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(arr), allow_pickle=False)
-    atomic_write_bytes(target, buf.getvalue())
-    return target
+    from .io import save_npy
+    return save_npy(Path(result_file).with_name(Path(result_file).stem + f".{name}.npy"), arr)
 
 
 def sweep_stale_temp_files(results_dir: str, older_than_s: float = 60.0) -> int:

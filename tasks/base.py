@@ -4,14 +4,24 @@ Like a scikit-learn estimator, every task has the same small surface:
 
 - class-level metadata: `name`, `type`, `version`, `split`, `main_score`, `seed`, `params`
   (everything in `params` and `seed` goes into the job key and the result file);
+- what the report and the gate need to know, declared here and recorded in every result file
+  (`Task.declare`), so the engine never keeps a table of task types:
+  `title` (human title of the task family), `ranked` (does the main score rank models on the
+  leaderboard), `score_rules` (per score: higher is better / lower is better / descriptive, and the
+  default absolute gate tolerance; first matching glob wins, `MACHINE_RULES` and `DEFAULT_RULE`
+  close the list), and `plots` (`"module:function"` plot functions the report calls with this task's
+  results, see tasks/plots/__init__.py);
 - `load(data_root) -> DatasetRecord`: reads and validates the data (errors name file and line) and
   returns the sha256 of every file read; `data_root=None` means the real public loader;
 - `evaluate(model, index=None) -> TaskOutput | dict`: scores, as fractions, unrounded.
 
-Tasks never load models; they get a `CachedModel` (or any object with `encode` and `meta`).
+A task's behaviour comes only from `params` (constructor arguments set their defaults); an unknown
+parameter is an error listing the valid ones (`set_params`). Tasks never load models; they get a
+`CachedModel` (or any object with `encode` and `meta`), and any index through `harness.registry`.
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +29,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.data import DatasetRecord
+from harness.errors import HarnessError
+
+HIGHER, LOWER, DESCRIPTIVE = True, False, None   # values of ScoreRule.higher_is_better
 
 
 @dataclass
@@ -26,6 +39,27 @@ class TaskOutput:
     scores: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)   # stored in the result under "details"
     sidecars: dict[str, np.ndarray] = field(default_factory=dict)  # written as <result stem>.<key>.npy
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """How the report and the gate read the scores whose name matches `pattern` (a glob).
+
+    higher_is_better: True (a drop is a regression), False (a rise is), None (descriptive: a move
+    beyond the tolerance either way is a change). tolerance: absolute, in the score's own units;
+    None means the score is never gated (it measures the machine, not the model).
+    """
+    pattern: str
+    higher_is_better: bool | None
+    tolerance: float | None
+
+
+# Timings, throughput, sizes and memory describe the machine: reported, never gated. Every task's
+# rules end with these and DEFAULT_RULE, so a score always resolves.
+MACHINE_RULES: tuple[ScoreRule, ...] = tuple(
+    ScoreRule(p, None, None) for p in ("*qps*", "*_s", "*seconds*", "*bytes*", "*latency*", "*time*", "*memory*",
+                                       "*rss*"))
+DEFAULT_RULE = ScoreRule("*", True, 0.001)   # MTEB-style fractions: a tenth of a point
 
 
 class Task:
@@ -37,12 +71,29 @@ class Task:
     uses_index: ClassVar[bool] = False   # True: one job per (task, index)
     seed: int = 42
 
+    # -- what the report and the gate need (recorded in each result file by `declare`) -------------
+    title: ClassVar[str] = ""                        # human title of the family, e.g. "Retrieval"
+    ranked: ClassVar[bool] = False                   # main score ranks models (MTEB Borda) on the leaderboard
+    score_rules: ClassVar[tuple[ScoreRule, ...]] = ()   # first match wins; MACHINE_RULES, DEFAULT_RULE follow
+    plots: ClassVar[tuple[str, ...]] = ()            # "module:plot_function", called by the report
+
     def __init__(self, **params):
-        self.params: dict[str, Any] = dict(self.default_params(), **params)
+        self.params: dict[str, Any] = dict(self.default_params())
+        self.set_params(**params)
         self.dataset: DatasetRecord | None = None
 
     def default_params(self) -> dict[str, Any]:
         return {}
+
+    def set_params(self, **params) -> "Task":
+        """Override parameters; an unknown name is an error listing the valid ones (as index adapters do)."""
+        valid = self.default_params()
+        unknown = sorted(k for k in params if k not in valid)
+        if unknown:
+            raise HarnessError(f"task {self.name or type(self).__name__}: unknown parameter(s) "
+                               f"{', '.join(map(repr, unknown))}; valid: {', '.join(sorted(valid)) or 'none'}")
+        self.params.update(params)
+        return self
 
     def load(self, data_root: Path | None) -> DatasetRecord:
         raise NotImplementedError
@@ -54,3 +105,35 @@ class Task:
         """What defines this task in a job key and a result file."""
         return {"task": self.name, "task_version": self.version, "task_type": self.type, "split": self.split,
                 "main_score_name": self.main_score, "seed": self.seed, "params": self.params}
+
+    # -- declarations ------------------------------------------------------------------------------
+    @classmethod
+    def rule_for(cls, score: str) -> ScoreRule:
+        """The first rule whose glob matches the score name (a score always resolves)."""
+        for rule in (*cls.score_rules, *MACHINE_RULES, DEFAULT_RULE):
+            if fnmatch.fnmatchcase(score, rule.pattern):
+                return rule
+        return DEFAULT_RULE
+
+    def declare(self, scores: dict[str, Any]) -> dict[str, Any]:
+        """The `declared` block of a result file: title, ranked, plots, and per score its direction
+        (`higher_is_better`: true / false / null = descriptive) and default gate `tolerance`."""
+        names = list(dict.fromkeys([self.main_score, *flat_score_names(scores)]))
+        per_score = {}
+        for name in names:
+            rule = self.rule_for(name)
+            per_score[name] = {"higher_is_better": rule.higher_is_better, "tolerance": rule.tolerance}
+        return {"title": self.title or self.type, "ranked": bool(self.ranked), "plots": list(self.plots),
+                "scores": per_score}
+
+
+def flat_score_names(scores: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the numeric scores (nested dicts flattened, lists left out)."""
+    out = []
+    for k, v in (scores or {}).items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += flat_score_names(v, name + ".")
+        elif not isinstance(v, (list, str)):
+            out.append(name)
+    return out

@@ -78,6 +78,8 @@ def class_ids(train: LabelledSplit, evals: LabelledSplit) -> tuple[np.ndarray, n
 class ClassificationTask(Task):
     type = "classification"
     main_score = "accuracy"
+    title = "Classification"
+    ranked = True
     version = 1
 
     def __init__(self, name: str, folder: str, *, samples_per_label: int | None = 8, method: str = "logreg",

@@ -31,6 +31,8 @@ PROTOCOLS = ("legacy", "fast")
 class ClusteringTask(Task):
     type = "clustering"
     main_score = "v_measure"
+    title = "Clustering"
+    ranked = True
     version = 1
 
     def __init__(self, name: str, folder: str, *, label_field: str = "label", split: str = "test",

@@ -20,7 +20,7 @@ import numpy as np
 from harness.data import DatasetRecord, require_dir
 from harness.errors import DataError, HarnessError
 
-from .base import Task, TaskOutput
+from .base import DESCRIPTIVE, ScoreRule, Task, TaskOutput
 from .metrics.bias import BiasWarning, direct_bias, gender_direction, projections, ripa
 from .weat import embed_items
 
@@ -31,6 +31,10 @@ class DirectBiasTask(Task):
     name = "DirectBias"
     type = "bias"
     main_score = "direct_bias_1"
+    title = "Bias"
+    score_rules = (ScoreRule("*p_value*", DESCRIPTIVE, 0.02),      # Monte-Carlo p-values move with the sample
+                   ScoreRule("*", DESCRIPTIVE, 0.01))              # effect sizes, direct bias (descriptive)
+    plots = ("tasks.plots.bias:plot_direct_bias",)
     version = 1
     split = "all"
 

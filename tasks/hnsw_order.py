@@ -58,7 +58,7 @@ import numpy as np
 from harness.data import DatasetRecord
 from harness.errors import DataError, HarnessError
 
-from .base import Task, TaskOutput
+from .base import DESCRIPTIVE, HIGHER, LOWER, ScoreRule, Task, TaskOutput
 from .metrics.ann import order_effects, overall_ratio, recall_at_k, ties_at_k
 
 ORDER_KINDS = ("random", "lid_desc", "lid_asc", "by_category", "clustered", "given")
@@ -348,6 +348,14 @@ class HNSWInsertionOrder(Task):
     type = "hnsw-order"
     version = 1
     main_score = "recall_random_mean"
+    title = "HNSW insertion order"
+    score_rules = (ScoreRule("*overall_ratio*", LOWER, 0.001),   # ANN distance ratio (>= 1, 1 = exact)
+                   ScoreRule("*rel_sum*", LOWER, 0.001),
+                   ScoreRule("*_pp*", DESCRIPTIVE, 1.0),           # order effects, in percentage points
+                   ScoreRule("*std*", DESCRIPTIVE, 0.02),          # spread of the random-order baseline
+                   ScoreRule("*recall*", HIGHER, 0.02),            # methods.md §1.4: +-0.02 across CPUs (SIMD)
+                   ScoreRule("*", DESCRIPTIVE, 0.02))
+    plots = ("tasks.plots.hnsw:plot_recall_vs_ef", "tasks.plots.hnsw:plot_order_effects")
     split = "test"
 
     def __init__(self, name: str = "HNSWInsertionOrder", **params):

@@ -25,7 +25,7 @@ import numpy as np
 from harness.data import DatasetRecord, read_jsonl, require_rows, task_folder
 from harness.errors import DataError, HarnessError
 
-from .base import Task, TaskOutput
+from .base import DESCRIPTIVE, ScoreRule, Task, TaskOutput
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,9 @@ class GeometryTask(Task):
 class IntrinsicDimensionTask(GeometryTask):
     type = "intrinsic-dimension"
     main_score = "mle"
+    title = "Intrinsic dimension"
+    score_rules = (ScoreRule("*", DESCRIPTIVE, 0.01),)   # ID estimates describe the space; no better way
+    plots = ("tasks.plots.geometry:plot_lid_histogram",)
     version = 1
 
     def default_params(self):

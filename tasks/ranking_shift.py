@@ -36,7 +36,7 @@ import numpy as np
 from harness.data import DatasetRecord
 from harness.errors import EmbeddingError, HarnessError
 
-from .base import Task, TaskOutput
+from .base import DESCRIPTIVE, HIGHER, ScoreRule, Task, TaskOutput
 from .metrics.ann import ranking_shift, recall_at_k
 
 LIBRARIES = ("hnswlib", "faiss")
@@ -46,6 +46,11 @@ class RankingShiftTask(Task):
     type = "ranking-shift"
     version = 1
     main_score = "hnswlib_ndcg_at_10"
+    title = "Ranking shift (exact vs HNSW)"
+    score_rules = (ScoreRule("*recall_tie_at*", HIGHER, 0.02),
+                   ScoreRule("*ndcg*", HIGHER, 0.001),
+                   ScoreRule("*", DESCRIPTIVE, 0.001))             # Kendall tau, position changes
+    plots = ("tasks.plots.hnsw:plot_ranking_shift",)
 
     def __init__(self, name: str, dataset: str, **params):
         self.name = name

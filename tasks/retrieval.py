@@ -40,7 +40,7 @@ import numpy as np
 from harness.data import DatasetRecord, hub_available, no_data_root_error, read_jsonl, read_tsv_rows, require_dir
 from harness.errors import DataError, EmbeddingError, HarnessError
 
-from .base import Task, TaskOutput
+from .base import HIGHER, ScoreRule, Task, TaskOutput
 from .beir_download import beir_folder, is_beir_name
 from .metrics.ir import K_VALUES, ann_recall, apply_identical_id_rule, mteb_rounded, retrieval_scores, skip_first
 
@@ -52,6 +52,10 @@ class RetrievalDataWarning(UserWarning):
 class RetrievalTask(Task):
     type = "retrieval"
     main_score = "ndcg_at_10"
+    title = "Retrieval"
+    ranked = True
+    score_rules = (ScoreRule("*index_recall*", HIGHER, 0.02),      # ANN recall against exact search
+                   ScoreRule("*recall_tie_at*", HIGHER, 0.02))
     version = 2  # 2: nAUC scores added
     uses_index = True
 

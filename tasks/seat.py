@@ -24,7 +24,7 @@ import numpy as np
 from harness.data import DatasetRecord, task_folder
 from harness.errors import DataError
 
-from .base import Task, TaskOutput
+from .base import DESCRIPTIVE, ScoreRule, Task, TaskOutput
 from .metrics.bias import DEFAULT_N_SAMPLES, DEFAULT_SEED, MAX_LOST_FRACTION, BiasWarning
 from .weat import SET_ROLES, check_common_params, embed_tests, run_test, select_tests, summary_scores
 
@@ -141,6 +141,10 @@ class SEATTask(Task):
     name = "SEAT"
     type = "bias"
     main_score = "mean_abs_effect_size"
+    title = "Bias"
+    score_rules = (ScoreRule("*p_value*", DESCRIPTIVE, 0.02),      # Monte-Carlo p-values move with the sample
+                   ScoreRule("*", DESCRIPTIVE, 0.01))              # effect sizes, direct bias (descriptive)
+    plots = ("tasks.plots.bias:plot_effect_sizes",)
     version = 1
     split = "all"
     seed = DEFAULT_SEED

@@ -8,13 +8,16 @@ Sidecar `singular_values`: the raw singular values behind RankMe (the report plo
 from __future__ import annotations
 
 
-from .base import TaskOutput
+from .base import DESCRIPTIVE, ScoreRule, TaskOutput
 from .intrinsic_dimension import MODEL_VECTORS, GeometryTask
 
 
 class SpectrumTask(GeometryTask):
     type = "spectrum"
     main_score = "rankme"
+    title = "Spectrum"
+    score_rules = (ScoreRule("*", DESCRIPTIVE, 0.01),)   # RankMe, isotropy (descriptive)
+    plots = ("tasks.plots.geometry:plot_singular_spectrum",)
     version = 1
 
     def default_params(self):

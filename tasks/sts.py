@@ -23,6 +23,8 @@ from .base import Task, TaskOutput
 class STSTask(Task):
     type = "sts"
     main_score = "cosine_spearman"
+    title = "STS"
+    ranked = True
     version = 1
 
     def __init__(self, name: str, folder: str, hub_id: str, hub_revision: str, min_score: float = 0.0,

@@ -23,7 +23,7 @@ import numpy as np
 from harness.data import DatasetRecord, read_tsv_rows, require_dir
 from harness.errors import DataError, HarnessError
 
-from .base import Task, TaskOutput
+from .base import DESCRIPTIVE, ScoreRule, Task, TaskOutput
 from .metrics import bias as bias_metrics
 from .metrics.bias import DEFAULT_N_SAMPLES, DEFAULT_SEED, MAX_LOST_FRACTION, BiasWarning, drop_oov
 
@@ -165,6 +165,10 @@ class WEATTask(Task):
     name = "WEAT"
     type = "bias"
     main_score = "mean_abs_effect_size"
+    title = "Bias"
+    score_rules = (ScoreRule("*p_value*", DESCRIPTIVE, 0.02),      # Monte-Carlo p-values move with the sample
+                   ScoreRule("*", DESCRIPTIVE, 0.01))              # effect sizes, direct bias (descriptive)
+    plots = ("tasks.plots.bias:plot_effect_sizes",)
     version = 1
     split = "all"
     seed = DEFAULT_SEED  # sent-bias's default seed

@@ -19,6 +19,8 @@ from .base import Task, TaskOutput
 class WordSimilarityTask(Task):
     type = "word-similarity"
     main_score = "spearman"
+    title = "Word similarity"
+    ranked = True
     version = 1
 
     def __init__(self, name: str, filename: str, folder: str = "word_similarity", **params):
