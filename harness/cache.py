@@ -1,9 +1,9 @@
 """Content-addressed embedding cache, stored as plain .npy shards (never pickles).
 
-A vector is addressed by (model key, role key, sha256(text)). The model key hashes every field of
-the adapter's `meta` that changes a vector (name, revision, normalisation, max length, prompts,
-dim), so two models, or one model with two prompts, never share entries; the role is part of the
-key only when the model has role-specific prompts, so queries and documents share vectors otherwise.
+A vector is addressed by (model key, role key, sha256(text)). The model key hashes the fields of
+the adapter's `meta` that change a vector (harness/model_meta.py, shared with the job key), so two
+models, or one model with two prompts, never share entries; the role is part of the key only when
+the model has role-specific prompts, so queries and documents share vectors otherwise.
 
 Layout: `<root>/<model-name>-<model-key>/<role>/shard-*.npy` (float32 rows) with a sibling
 `shard-*.keys.npy` (32-byte digests). A shard is written vectors first, keys last, each through a
@@ -22,12 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import EmbeddingError
 from .io import atomic_write_bytes, npy_bytes
+from .model_meta import vector_meta
 from .results import canonical_json, safe_name
-
-# meta fields that change the vector a model returns for a text
-VECTOR_META_FIELDS = ("name", "revision", "normalized", "max_seq_len", "prompts", "dim", "pooling", "dtype")
 
 
 def default_cache_dir() -> Path:
@@ -35,76 +32,64 @@ def default_cache_dir() -> Path:
 
 
 def model_cache_key(meta: dict) -> str:
-    picked = {k: meta.get(k) for k in VECTOR_META_FIELDS}
-    return hashlib.sha256(canonical_json(picked).encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(vector_meta(meta)).encode()).hexdigest()[:16]
 
 
 def text_digests(texts: Sequence[str]) -> np.ndarray:
     return np.array([hashlib.sha256(t.encode("utf-8")).digest() for t in texts], dtype="S32")
 
 
-def check_embeddings(vectors, n_expected: int, model_name: str, dim: int | None = None) -> np.ndarray:
-    """Adapter output must be a finite float (n, d) array; errors name the model and the row."""
-    try:
-        arr = np.asarray(vectors)
-    except Exception as e:  # ragged lists and the like
-        raise EmbeddingError(f"model {model_name!r} returned something that is not an array: {e}") from None
-    if arr.ndim != 2:
-        raise EmbeddingError(f"model {model_name!r} returned an array of shape {arr.shape}; expected (n_texts, dim)")
-    if arr.shape[0] != n_expected:
-        raise EmbeddingError(f"model {model_name!r} returned {arr.shape[0]} vectors for {n_expected} texts")
-    if dim is not None and arr.shape[1] != dim:
-        raise EmbeddingError(f"model {model_name!r} returned dim {arr.shape[1]}; its meta says {dim}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise EmbeddingError(f"model {model_name!r} returned dtype {arr.dtype}; expected floats")
-    arr = arr.astype(np.float32, copy=False)
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise EmbeddingError(f"model {model_name!r} returned non-finite values (NaN/Inf) in {rows.size} row(s), "
-                             f"first at row {int(rows[0])}")
-    return np.ascontiguousarray(arr)
-
-
 class _RoleStore:
-    """The shards of one (model, role): digest -> (shard, row) index, refreshed lazily."""
+    """The shards of one (model, role), with their digests sorted for vectorised look-ups; refreshed lazily."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.index: dict[bytes, tuple[int, int]] = {}
         self.shards: list[np.ndarray] = []
         self._seen: set[str] = set()
+        self._keys = np.zeros(0, dtype="S32")              # every digest, sorted
+        self._where = np.zeros((0, 2), dtype=np.int64)     # its (shard, row), same order
 
     def refresh(self) -> None:
         if not self.folder.is_dir():
             return
+        keys, where = [self._keys], [self._where]
         for keys_file in sorted(self.folder.glob("shard-*.keys.npy")):
             if keys_file.name in self._seen:
                 continue
             vec_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".npy"))
             try:
-                keys = np.load(keys_file, allow_pickle=False)
+                k = np.load(keys_file, allow_pickle=False)
                 vecs = np.load(vec_file, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError):
                 continue  # unreadable shard: treated as absent, its texts get re-encoded
-            if vecs.ndim != 2 or len(keys) != len(vecs):
+            if vecs.ndim != 2 or k.ndim != 1 or len(k) != len(vecs) or k.dtype != np.dtype("S32"):
                 continue
             self._seen.add(keys_file.name)
-            s = len(self.shards)
+            keys.append(k)
+            where.append(np.column_stack([np.full(len(k), len(self.shards)), np.arange(len(k))]))
             self.shards.append(vecs)
-            for row, k in enumerate(keys.tolist()):
-                self.index.setdefault(k, (s, row))
+        if len(keys) > 1:
+            # stable: a text stored twice (two writers) is served from the older shard, as it always was
+            all_keys, all_where = np.concatenate(keys), np.concatenate(where)
+            order = np.argsort(all_keys, kind="stable")
+            self._keys, self._where = all_keys[order], all_where[order]
 
-    def get(self, digests: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Rows found, and the positions of digests not in the cache."""
-        found, missing = {}, []
-        for i, d in enumerate(digests.tolist()):
-            loc = self.index.get(d)
-            if loc is None:
-                missing.append(i)
-            else:
-                found[i] = loc
-        return found, missing
+    def read(self, digests: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(vectors, missing): one float32 row per digest found (None when none is), and the positions
+        of the digests not in the cache (their rows are left for the caller to fill)."""
+        if not len(self._keys):
+            return None, np.arange(len(digests))
+        pos = np.minimum(np.searchsorted(self._keys, digests), len(self._keys) - 1)
+        hit = self._keys[pos] == digests
+        where = self._where[pos]
+        out = None
+        for s in np.unique(where[hit, 0]):
+            rows = np.flatnonzero(hit & (where[:, 0] == s))
+            shard = self.shards[s]
+            if out is None:
+                out = np.empty((len(digests), shard.shape[1]), dtype=np.float32)
+            out[rows] = shard[where[rows, 1]]
+        return out, np.flatnonzero(~hit)
 
     def put(self, digests: np.ndarray, vectors: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -129,6 +114,11 @@ class EmbeddingCache:
         st = self._stores[key]
         st.refresh()
         return st
+
+    def cached_vectors(self, meta: dict, texts: Sequence[str], role: str | None = None) -> np.ndarray | None:
+        """The stored vectors of `texts` (one row each), or None when any of them is not cached."""
+        vectors, missing = self.store(meta, role).read(text_digests(texts))
+        return None if len(missing) or vectors is None else vectors
 
     # -- maintenance -------------------------------------------------------------------------
     def report(self) -> list[dict]:

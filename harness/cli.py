@@ -1,11 +1,15 @@
-"""argparse front end; every command's work lives in harness/ modules."""
+"""argparse front end; every command's work lives in harness/ modules.
+
+`entry()` is the program (`run.py` and the `embedding-harness` console script both call it);
+`main(argv)` runs one command and returns its exit code (tests call it directly).
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from . import registry
 from .errors import HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -16,6 +20,7 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_list(args) -> int:
+    from . import registry   # here, not at the top: plugins it imports see entry()'s environment
     tables = {"tasks": registry.TASKS, "models": registry.MODELS, "indexes": registry.INDEXES,
               "suites": registry.SUITES}
     prefixes = {"tasks": registry.TASK_PREFIXES, "models": registry.MODEL_PREFIXES,
@@ -30,7 +35,23 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def parse_task_params(text: str | None) -> dict[str, dict]:
+    """`--task-params` as {"TaskName": {"param": value}}; anything else is an error saying what and where."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise HarnessError(f"--task-params is not valid JSON: {e.msg} at column {e.colno} (character {e.pos}) of "
+                           f"{text!r}; expected {{\"TaskName\": {{\"param\": value}}}}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise HarnessError(f"--task-params must map task names to parameter objects, "
+                           f"{{\"TaskName\": {{\"param\": value}}}}; got {text!r}")
+    return value
+
+
 def cmd_run(args) -> int:
+    from . import registry
     from .executors import make_executor
     from .runner import RunSettings, plan, run, summary_table
 
@@ -43,10 +64,10 @@ def cmd_run(args) -> int:
     registry.check_names("model", models)
     if indexes:
         registry.check_names("index", indexes)
-    task_params = json.loads(args.task_params) if args.task_params else {}
+    task_params = parse_task_params(args.task_params)
     settings = RunSettings(results_dir=args.results, data_root=args.data_root, cache_dir=args.cache_dir,
                            overwrite=args.overwrite, progress=not args.no_progress, task_params=task_params)
-    jobs = plan(tasks, models, indexes)
+    jobs = plan(tasks, models, indexes, task_params=task_params, data_root=args.data_root)
     print(f"{len(jobs)} job(s): {len(models)} model(s) x {len(tasks)} task(s)"
           + (f" x {len(indexes)} index(es) where a task searches" if indexes else ""), file=sys.stderr)
     outcomes = run(jobs, settings, make_executor(args.workers, args.scheduler))
@@ -77,7 +98,10 @@ def cmd_cache(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import make_report, print_summary, screenshot
-    rep = make_report(args.results, args.out, title=args.title)
+    if args.published and args.no_published:
+        raise HarnessError("give either --published DIR or --no-published, not both")
+    published = False if args.no_published else (args.published or True)
+    rep = make_report(args.results, args.out, title=args.title, published=published)
     print_summary(rep)
     if args.screenshot:
         print(f"screenshot:  {screenshot(rep.site_index, args.screenshot)}")
@@ -94,8 +118,8 @@ def cmd_gate(args) -> int:
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run.py", description="Embedding benchmark harness: models x tasks x indexes.")
+def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Embedding benchmark harness: models x tasks x indexes.")
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="list tasks, models, indexes and suites")
@@ -120,7 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_run)
 
     rp = sub.add_parser("report", help="leaderboard tables (Markdown, CSV), PNG plots and a static site")
-    rp.add_argument("--results", default="results", help="results folder to read (default: results)")
+    rp.add_argument("--results", default="results", help="your results folder (default: results)")
+    rp.add_argument("--published", metavar="DIR",
+                    help="published results shown beside yours, rows labelled '(published)' "
+                         "(default: leaderboard/results of this checkout, when it exists)")
+    rp.add_argument("--no-published", action="store_true", help="leave the published results out")
     rp.add_argument("--out", default="reports", help="output folder (default: reports; the site is <out>/site)")
     rp.add_argument("--title", default="Embedding benchmark leaderboard", help="site and Markdown title")
     rp.add_argument("--screenshot", metavar="PNG", help="also save a headless-Chromium screenshot of the index page")
@@ -128,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gate", help="compare results against a baseline; exit 1 on a regression (for CI)",
                        description="Matches jobs by (model, task, index) and compares main scores (or every score) "
-                                   "with per-metric absolute tolerances; see docs/gate.md for the defaults.")
+                                   "with the direction and absolute tolerance each task declares per score; see docs/gate.md.")
     g.add_argument("--baseline", required=True, help="baseline results folder, one result file, or a JSON list")
     g.add_argument("--results", default="results", help="current results folder (default: results)")
     g.add_argument("--tolerance", action="append", metavar="X | [TYPE:]METRIC=X",
@@ -147,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "run.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.fn(args)
     except HarnessError as e:
@@ -157,3 +185,24 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished results are kept, re-run to resume", file=sys.stderr)
         return 130
+
+
+def offline_defaults() -> None:
+    """Offline by default: hub look-ups otherwise retry for ~23 s before failing. Users with network
+    access opt in with HARNESS_ONLINE=1. Set before any library that reads these is imported."""
+    if os.environ.get("HARNESS_ONLINE") != "1":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("MTEB_CACHE", os.path.join(os.getcwd(), ".cache", "mteb"))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def entry(argv=None) -> None:
+    """The program: `python run.py ...` and the `embedding-harness` console script."""
+    offline_defaults()
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "run.py"
+    try:
+        sys.exit(main(argv, prog=prog))
+    except BrokenPipeError:   # `... list | head`: the reader left; stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -4,17 +4,25 @@ Tasks call `model.encode(texts, role=...)` and never know whether vectors came f
 Texts are deduplicated, looked up by content hash, and only the missing ones are encoded, longest
 first (as sentence-transformers sorts), in chunks written to the cache as they finish: a run killed
 mid-encode resumes where it stopped.
+
+A model's `meta` is part of the job key and the cache key, so it must be fixed when the model is
+built: `CachedModel` keeps a copy taken when it wraps the model, and an adapter that changes its
+`meta` during an encode is an error naming the model and the fields (its vectors would otherwise
+be filed under the key of a different setting).
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Sequence
 
 import numpy as np
 
-from .cache import EmbeddingCache, check_embeddings, text_digests
+from .cache import EmbeddingCache, text_digests
 from .errors import EmbeddingError
+from .model_meta import changed_fields
 from .progress import progress_bar
+from .vectors import check_matrix
 
 
 class CachedModel:
@@ -24,10 +32,21 @@ class CachedModel:
         self.flush_every = flush_every
         self.progress = progress
         self.stats = {"encoded": 0, "cached": 0, "encode_s": 0.0}
+        self._meta = copy.deepcopy(dict(model.meta))
 
     @property
     def meta(self) -> dict:
-        return self.model.meta
+        """The model's meta as it was when wrapped (the job key and the cache key read this)."""
+        return self._meta
+
+    def _check_meta_unchanged(self) -> None:
+        changed = changed_fields(self._meta, dict(self.model.meta))
+        if changed:
+            now = self.model.meta
+            detail = ", ".join(f"{k}: {self._meta.get(k)!r} -> {now.get(k)!r}" for k in changed)
+            raise EmbeddingError(f"model {self._meta.get('name', 'model')!r} changed its meta while encoding "
+                                 f"({detail}); an adapter must fix its meta when it is constructed, since the "
+                                 "job key and the embedding-cache key are computed from it")
 
     def __getattr__(self, name):  # lookup(), vocabulary etc. of word-vector adapters pass through
         return getattr(self.model, name)
@@ -47,19 +66,13 @@ class CachedModel:
         first_pos[inverse[::-1]] = np.arange(len(texts))[::-1]
         uniq_texts = [texts[i] for i in first_pos]
 
-        out = None
-        missing = list(range(len(uniq)))
-        store = None
+        out, missing, store = None, np.arange(len(uniq)), None
         if self.cache is not None:
             store = self.cache.store(meta, role)
-            found, missing = store.get(uniq)
-            for i, (s, row) in found.items():
-                if out is None:
-                    out = np.empty((len(uniq), store.shards[s].shape[1]), dtype=np.float32)
-                out[i] = store.shards[s][row]
+            out, missing = store.read(uniq)
         self.stats["cached"] += len(uniq) - len(missing)
-        if missing:
-            missing.sort(key=lambda i: -len(uniq_texts[i]))  # longest first, as sentence-transformers does
+        if len(missing):
+            missing = sorted(missing.tolist(), key=lambda i: -len(uniq_texts[i]))  # longest first, as s-t does
             t0 = time.perf_counter()
             with progress_bar(total=len(missing), desc=f"encode {name} ({role or 'text'})", unit="text",
                               disable=not self.progress or len(missing) < 64) as bar:
@@ -87,8 +100,9 @@ class CachedModel:
             kwargs = {"role": role}
             if batch_size:
                 kwargs["batch_size"] = batch_size
-            vecs = check_embeddings(self.model.encode(part, **kwargs), len(part), meta.get("name", "model"),
-                                    meta.get("dim"))
-            parts.append(vecs)
+            vecs = self.model.encode(part, **kwargs)
+            self._check_meta_unchanged()
+            parts.append(check_matrix(vecs, f"model {meta.get('name', 'model')!r}", rows=len(part),
+                                      dim=meta.get("dim"), locate=lambda r, part=part: f"text {part[r][:60]!r}"))
             bar.update(len(part))
         return np.concatenate(parts)

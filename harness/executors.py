@@ -10,6 +10,8 @@ import os
 class InProcessExecutor:
     """Default for one worker: jobs run one after another here, sharing the loaded model."""
 
+    shares_process = True   # the model loaded while planning serves the jobs
+
     def map(self, fn, jobs, settings):
         for job in jobs:
             yield fn(job, settings)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import registry
 from .errors import HarnessError
-from .results import is_done, job_key, result_path, write_result
+from .results import done_result, job_key, result_path, write_result
 from .versions import library_versions
 
 
@@ -51,28 +51,66 @@ class JobOutcome:
     bad_input: bool = False
 
 
-def plan(tasks: list[str], models: list[str], indexes: list[str] | None) -> list[JobSpec]:
-    """Every (model, task) pair; tasks that search an index get one job per index (default exact)."""
+def plan(tasks: list[str], models: list[str], indexes: list[str] | None = None, *,
+         task_params: dict | None = None, data_root: str | None = None) -> list[JobSpec]:
+    """Every (model, task) pair; tasks that search an index get one job per index (default exact).
+
+    Everything a user can get wrong fails here, before any job runs: task names and their
+    `--task-params` (applied through `Task.set_params`), and each model's construction.
+    """
+    task_params = task_params or {}
+    stray = sorted(set(task_params) - set(tasks))
+    if stray:
+        raise HarnessError(f"--task-params names task(s) not in this run: {', '.join(stray)}; "
+                           f"tasks of this run: {', '.join(tasks)}")
+    searches = {}
+    for task_name in tasks:
+        task = _construct("task", task_name, registry.make_task)
+        task.set_params(**task_params.get(task_name, {}))
+        searches[task_name] = getattr(task, "uses_index", False)
+    # built in reverse so the first model of the run is the one left loaded (one at a time)
+    for model in reversed(models):
+        get_model(model, data_root)
     jobs = []
     for model in models:
         for task_name in tasks:
-            task = registry.make_task(task_name)
-            if getattr(task, "uses_index", False):
-                for index in (indexes or ["exact"]):
-                    jobs.append(JobSpec(model, task_name, index))
-            else:
-                jobs.append(JobSpec(model, task_name, None))
+            for index in ((indexes or ["exact"]) if searches[task_name] else [None]):
+                jobs.append(JobSpec(model, task_name, index))
     return jobs
 
 
-# One model object per process and name: loading MiniLM once serves every task of the run.
-_MODELS: dict[str, object] = {}
+def _construct(kind: str, name: str, factory, *args):
+    """factory(name): a HarnessError as it is; any other failure becomes one naming the task or model."""
+    try:
+        return factory(name, *args)
+    except HarnessError:
+        raise
+    except Exception as e:
+        raise HarnessError(f"{kind} {name!r} cannot be constructed: {type(e).__name__}: {e}") from e
 
 
-def get_model(name: str):
-    if name not in _MODELS:
-        _MODELS[name] = registry.make_model(name)
-    return _MODELS[name]
+# The model of the current job, kept while jobs of the same model follow (loading MiniLM once serves
+# every task of the run); at most one model is loaded per process, so a run over many models, or a
+# worker serving several, holds one at a time.
+_LOADED: dict = {}
+
+
+def get_model(name: str, data_root: str | None = None):
+    from .data import resolve_data_root
+    root = resolve_data_root(data_root)
+    key = (name, str(root))
+    if key not in _LOADED:
+        release_model()
+        _LOADED[key] = _construct("model", name, lambda n: registry.make_model(n, data_root=root))
+    return _LOADED[key]
+
+
+def release_model() -> None:
+    """Drop the loaded model and free its memory before another one loads."""
+    if _LOADED:
+        _LOADED.clear()
+        import gc
+        gc.collect()
 
 
 def _index_spec(index) -> dict | None:
@@ -85,6 +123,7 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
     from .cache import EmbeddingCache
     from .data import resolve_data_root
     from .embedding import CachedModel
+    from .model_meta import vector_meta
 
     t_start = time.perf_counter()
     path = None
@@ -92,30 +131,30 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
     try:
         task = registry.make_task(spec.task)
         task.set_params(**settings.task_params.get(spec.task, {}))
+        base.update(task.describe())
         index = registry.make_index(spec.index) if spec.index else None
-        model = get_model(spec.model)
         data_root = resolve_data_root(settings.data_root)
+        cached = CachedModel(get_model(spec.model, settings.data_root), EmbeddingCache(settings.cache_dir),
+                             progress=settings.progress)
         path = result_path(settings.results_dir, spec.model, task.name, spec.index)
 
         t0 = time.perf_counter()
         dataset = task.load(data_root)
         t_load = time.perf_counter() - t0
 
-        meta = dict(model.meta)
+        meta = cached.meta   # fixed when the model was built (CachedModel checks it stays so)
         index_spec = _index_spec(index)
         definition = {**task.describe(), "dataset_sha256": dataset.sha256, "model": spec.model,
-                      "model_meta": {k: meta.get(k) for k in ("name", "revision", "dim", "normalized",
-                                                               "max_seq_len", "prompts", "kind", "pooling")},
-                      "index": index_spec}
+                      "model_meta": vector_meta(meta), "index": index_spec}
         key = job_key(definition)
         base = {**task.describe(), "model": spec.model, "model_revision": meta.get("revision"),
                 "index": index_spec, "dataset": dataset.as_dict(), "job_key": key, "declared": task.declare({}),
                 "status": "error"}
-        if not settings.overwrite and is_done(path, key):
-            return JobOutcome(spec, "skipped", str(path), task.main_score,
-                              _stored_main_score(path), time.perf_counter() - t_start)
+        stored = None if settings.overwrite else done_result(path, key)
+        if stored is not None:
+            return JobOutcome(spec, "skipped", str(path), task.main_score, stored["main_score"],
+                              time.perf_counter() - t_start)
 
-        cached = CachedModel(model, EmbeddingCache(settings.cache_dir), progress=settings.progress)
         t0 = time.perf_counter()
         out = task.evaluate(cached, index)
         t_total = time.perf_counter() - t0
@@ -133,21 +172,19 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
         if index is not None and hasattr(index, "stats"):
             result["index_stats"] = index.stats()
         write_result(path, result)
-        return JobOutcome(spec, "ok", str(path), task.main_score, float(scores[task.main_score]),
+        main = scores[task.main_score]
+        return JobOutcome(spec, "ok", str(path), task.main_score, None if main is None else float(main),
                           time.perf_counter() - t_start)
     except Exception as e:  # one job's failure never stops the others
         message = f"{type(e).__name__}: {e}"
         if path is not None:
-            write_result(path, {**base, "main_score": None, "scores": {}, "versions": library_versions(),
-                                "error": message, "traceback": traceback.format_exc(limit=8)})
+            try:
+                write_result(path, {**base, "main_score": None, "scores": {}, "versions": library_versions(),
+                                    "error": message, "traceback": traceback.format_exc(limit=8)})
+            except Exception as w:   # the outcome still reports the job's own error
+                message += f" (its error result could not be written: {w})"
         return JobOutcome(spec, "error", str(path) if path else None, seconds=time.perf_counter() - t_start,
                           error=message, bad_input=isinstance(e, HarnessError))
-
-
-def _stored_main_score(path) -> float | None:
-    from .results import read_result
-    stored = read_result(path) or {}
-    return stored.get("main_score")
 
 
 def _write_sidecar(result_file: Path, name: str, arr) -> Path:
@@ -170,6 +207,8 @@ def sweep_stale_temp_files(results_dir: str, older_than_s: float = 60.0) -> int:
 
 def run(jobs: list[JobSpec], settings: RunSettings, executor) -> list[JobOutcome]:
     from .progress import progress_bar
+    if not getattr(executor, "shares_process", False):
+        release_model()   # the workers load their own; planning's copy would only hold memory here
     sweep_stale_temp_files(settings.results_dir)
     outcomes = []
     with progress_bar(total=len(jobs), desc="jobs", unit="job", disable=not settings.progress) as bar:

@@ -7,6 +7,7 @@ import pytest
 from adapters.models.callable import CallableModel
 from harness.cache import EmbeddingCache, model_cache_key
 from harness.embedding import CachedModel
+from harness.errors import EmbeddingError
 
 from .toy_models import trigram_vectors
 
@@ -60,9 +61,34 @@ def test_roles_share_vectors_unless_the_model_has_prompts(tmp_path):
     cm.encode(TEXTS[:5], role="query")
     cm.encode(TEXTS[:5], role="document")
     assert len(m.calls) == 1
-    m.meta["prompts"] = {"query": "query: "}
+    prompted = Counting()
+    prompted.meta["prompts"] = {"query": "query: "}   # set before wrapping: meta is fixed from then on
+    cm = CachedModel(prompted, EmbeddingCache(tmp_path), progress=False)
     cm.encode(TEXTS[:5], role="query")
-    assert len(m.calls) == 2
+    cm.encode(TEXTS[:5], role="document")
+    assert len(prompted.calls) == 2
+
+
+def test_meta_changed_by_an_encode_is_an_error_naming_the_model(tmp_path):
+    class Drifting(Counting):   # what adapters that fill in meta on first load used to do
+        def encode(self, texts, **kw):
+            self.meta["max_seq_len"] = 256
+            return super().encode(texts, **kw)
+
+    cm = CachedModel(Drifting(), EmbeddingCache(tmp_path), progress=False)
+    with pytest.raises(EmbeddingError, match=r"model 'toy' changed its meta while encoding \(max_seq_len: "
+                                             r"None -> 256\)"):
+        cm.encode(TEXTS[:5])
+    assert cm.meta["max_seq_len"] is None   # the keys keep the meta the model was built with
+    assert not list(tmp_path.rglob("shard-*"))   # nothing filed under the wrong key
+
+
+def test_job_key_and_cache_key_read_one_definition():
+    from harness import cache, runner
+    from harness.model_meta import VECTOR_META_FIELDS, vector_meta
+    assert vector_meta({"name": "m", "kind": "x"}) == {f: ("m" if f == "name" else None) for f in VECTOR_META_FIELDS}
+    for module in (cache, runner):   # neither keeps its own list of fields
+        assert "VECTOR_META_FIELDS" not in vars(module) and "max_seq_len" not in open(module.__file__).read()
 
 
 def test_crash_leftovers_are_ignored(tmp_path):
@@ -92,3 +118,11 @@ def test_no_pickle_on_disk(tmp_path):
     CachedModel(Counting(), EmbeddingCache(tmp_path), progress=False).encode(TEXTS[:3])
     for f in tmp_path.rglob("*.npy"):
         np.load(f, allow_pickle=False)  # raises if any file needed pickle
+
+
+def test_cached_vectors_for_readers_that_never_encode(tmp_path):
+    m = Counting()
+    encoded = CachedModel(m, EmbeddingCache(tmp_path), progress=False).encode(TEXTS[:10])
+    cache = EmbeddingCache(tmp_path)
+    np.testing.assert_array_equal(cache.cached_vectors(m.meta, TEXTS[:10][::-1]), encoded[::-1])
+    assert cache.cached_vectors(m.meta, TEXTS[:11]) is None   # one text never encoded

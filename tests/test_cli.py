@@ -68,3 +68,85 @@ def test_list_into_a_closed_pipe_ends_quietly():
                          text=True, timeout=60)
     assert out.stdout == "tasks:\n"
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+# --- bad input on the command line: exit 2, one line naming what to fix, before any job runs -------------------
+
+@pytest.fixture
+def toy_run(tmp_path):
+    from . import toy_tasks
+    toy_tasks.write_sts(tmp_path / "data", "toy0")
+    toy_tasks.register()
+    return ["run", "--tasks", "ToySTS0", "--models", "toy-hash", "--data-root", str(tmp_path / "data"),
+            "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+
+
+def _fails_before_any_job(args, capsys, tmp_path, *needles):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    for needle in needles:
+        assert needle in err[0], err[0]
+    assert not (tmp_path / "results").exists(), "a job ran although the input was bad"
+    return err[0]
+
+
+@pytest.mark.parametrize("text,needles", [
+    ('{bad', ["--task-params is not valid JSON", "column 2", '{"TaskName": {"param": value}}']),
+    ('[1, 2]', ["must map task names to parameter objects"]),
+    ('{"ToySTS0": 3}', ["must map task names to parameter objects"]),
+    ('{"NoSuchTask": {}}', ["not in this run: NoSuchTask", "tasks of this run: ToySTS0"]),
+    ('{"ToySTS0": {"nope": 1}}', ["task ToySTS0: unknown parameter(s) 'nope'; valid: batch_size"]),
+])
+def test_bad_task_params(toy_run, capsys, tmp_path, text, needles):
+    _fails_before_any_job(toy_run + ["--task-params", text], capsys, tmp_path, *needles)
+
+
+def _broken_model():
+    raise RuntimeError("weights file is truncated")
+
+
+def test_model_construction_errors_surface_at_plan_time(toy_run, capsys, tmp_path, monkeypatch):
+    from harness import registry
+    monkeypatch.setitem(registry.MODELS, "toy-broken", "tests.test_cli:_broken_model")
+    args = toy_run[:]
+    args[args.index("toy-hash")] = "toy-hash,toy-broken"
+    _fails_before_any_job(args, capsys, tmp_path, "model 'toy-broken' cannot be constructed",
+                          "RuntimeError: weights file is truncated")
+    args[args.index("toy-hash,toy-broken")] = f"vectors:{tmp_path / 'nonexistent.npy'}"
+    _fails_before_any_job(args, capsys, tmp_path, "nonexistent")
+
+
+def test_data_root_reaches_model_factories_that_read_data(tmp_path, monkeypatch):
+    """`--data-root` is handed to a model factory that declares `data_root` (word and item vectors)."""
+    from harness import registry, runner
+    monkeypatch.setitem(registry.MODELS, "toy-reads-data", "tests.test_cli:_data_model")
+    _SEEN.clear()
+    runner.release_model()
+    runner.get_model("toy-reads-data", str(tmp_path))
+    assert _SEEN == [tmp_path.resolve()]
+
+
+_SEEN: list = []
+
+
+def _data_model(data_root=None):
+    from .toy_models import hash_model
+    _SEEN.append(data_root)
+    return hash_model()
+
+
+def test_one_model_loaded_at_a_time(monkeypatch):
+    """A run over many models releases each before the next loads (runner's single slot)."""
+    import gc
+    import weakref
+
+    from harness import registry, runner
+    monkeypatch.setitem(registry.MODELS, "toy-a", "tests.toy_models:hash_model")
+    monkeypatch.setitem(registry.MODELS, "toy-b", "tests.toy_models:hash_model")
+    runner.release_model()
+    first = weakref.ref(runner.get_model("toy-a"))
+    assert runner.get_model("toy-a") is first()   # same model: kept for the next job
+    runner.get_model("toy-b")
+    gc.collect()
+    assert first() is None, "the previous model is still referenced"

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from harness import registry
-from harness.cache import check_embeddings
 from harness.data import read_jsonl, resolve_data_root
 from harness.errors import DataError, EmbeddingError, HarnessError, UnknownNameError
 from tasks.sts import STSTask
@@ -71,23 +70,31 @@ def test_non_object_line(tmp_path):
         list(read_jsonl(p))
 
 
+def _encode_with(output, texts=("a", "b", "c")):
+    """What the engine does with an adapter's output: CachedModel checks it (harness.vectors.check_matrix)."""
+    from adapters.models.callable import CallableModel
+    from harness.embedding import CachedModel
+    return CachedModel(CallableModel(lambda batch: output, name="m", dim=4), None, progress=False).encode(list(texts))
+
+
 @pytest.mark.parametrize("arr,match", [
-    (np.ones((3, 4)) * np.array([1, np.nan, 1, 1]), r"non-finite values .* first at row 0"),
-    (np.ones((2, 4)), r"returned 2 vectors for 3 texts"),
-    (np.ones((3,)), r"shape \(3,\)"),
-    (np.ones((3, 5)), r"dim 5; its meta says 4"),
-    (np.array([["a"] * 4] * 3), "dtype"),
+    (np.ones((3, 4)) * np.array([1, np.nan, 1, 1]), r"model 'm': non-finite value \(NaN or Inf\) in row 0 "
+                                                    r"\(text '[abc]'\); 3 such row"),
+    (np.ones((2, 4)), r"model 'm': 2 vectors for 3 inputs"),
+    (np.ones((3,)), r"model 'm': expected a 2-D array .* shape \(3,\)"),
+    (np.ones((3, 5)), r"model 'm': dimension 5, expected 4"),
+    (np.array([["a"] * 4] * 3), "model 'm': expected real numbers, got dtype"),
 ])
 def test_adapter_output_checked(arr, match):
     with pytest.raises(EmbeddingError, match=match):
-        check_embeddings(arr, 3, "m", dim=4)
+        _encode_with(arr)
 
 
 def test_inf_row_named():
-    arr = np.ones((5, 2))
+    arr = np.ones((5, 4))
     arr[3, 1] = np.inf
-    with pytest.raises(EmbeddingError, match="first at row 3"):
-        check_embeddings(arr, 5, "m")
+    with pytest.raises(EmbeddingError, match=r"model 'm': .* row 3 \(text '[a-e]'\); 1 such row"):
+        _encode_with(arr, "abcde")
 
 
 @pytest.mark.parametrize("kind,maker", [("task", registry.make_task), ("model", registry.make_model)])

@@ -78,7 +78,7 @@ def test_failed_job_recorded_and_others_continue(toy_root, monkeypatch):
 def test_nan_vectors_from_adapter_fail_the_job_clearly(toy_root, monkeypatch):
     monkeypatch.setenv("TOY_NAN_ON", "toy2-")
     o = run_job(JobSpec("toy-hash", "ToySTS2"), settings(toy_root, overwrite=True))
-    assert o.status == "error" and "non-finite values" in o.error and "toy-hash" in o.error
+    assert o.status == "error" and "non-finite value" in o.error and "toy-hash" in o.error
 
 
 def test_cli_exit_codes(toy_root, capsys):
@@ -138,3 +138,47 @@ def test_sigkill_mid_run_loses_no_finished_result(toy_root):
     assert sum(" skipped " in l for l in lines) == len(finished)
     assert sum(" ok " in l for l in lines) == 4 - len(finished)
     assert len([r for _, r in iter_results(results)]) == 4
+
+
+def test_warm_path_of_the_engine_imports_nothing_heavy(toy_root):
+    """A fully cached run pays only for what it uses: the engine's path (plan, cache look-up, result schema,
+    write, resume) loads no progress-bar, scientific or model library of its own (issue 13, item 8). The
+    task here scores with numpy alone, so anything heavy would come from the engine."""
+    data, results, cache = (str(toy_root / d) for d in ("data", "results", "cache"))
+    code = f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+import numpy as np
+from harness import registry
+from harness.data import DatasetRecord, read_jsonl
+from tasks.base import Task, TaskOutput
+
+class Mean(Task):
+    name, type, main_score = "Mean", "toy", "mean"
+    def load(self, root):
+        rec = DatasetRecord(path=root)
+        self.texts = [r["sentence1"] for _, r in read_jsonl(rec.add(f"{{root}}/toy0/test.jsonl", root))]
+        return rec
+    def evaluate(self, model, index=None):
+        return TaskOutput({{"mean": float(model.encode(self.texts).mean())}})
+
+registry.TASKS["Mean"] = "__main__:Mean"
+registry.MODELS["toy-hash"] = "tests.toy_models:hash_model"
+before = set(sys.modules)
+from harness.runner import RunSettings, plan, run
+from harness.executors import InProcessExecutor
+settings = RunSettings(results_dir={results!r}, data_root={data!r}, cache_dir={cache!r}, progress=False)
+jobs = plan(["Mean"], ["toy-hash"], data_root={data!r})
+for overwrite, status in ((False, "ok"), (True, "ok"), (False, "skipped")):   # cold, warm, resume
+    settings.overwrite = overwrite
+    outcomes = run(jobs, settings, InProcessExecutor())
+    assert [o.status for o in outcomes] == [status], [o.error for o in outcomes]
+heavy = sorted({{m.split(".")[0] for m in set(sys.modules) - before if m.split(".")[0] in
+                ("tqdm", "sklearn", "scipy", "torch", "pandas", "faiss", "hnswlib", "sentence_transformers")
+                or m == "pydantic.main"}})
+print("HEAVY", heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, HARNESS_PROGRESS="0"))
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout
