@@ -5,6 +5,9 @@ import inspect
 
 import numpy as np
 
+from harness.errors import EmbeddingError
+from harness.vectors import check_matrix
+
 from .base import make_meta
 
 
@@ -32,10 +35,11 @@ class CallableModel:
         for s in range(0, len(texts), step):
             batch = texts[s:s + step]
             out = self.fn(batch, role=role) if self._takes_role else self.fn(batch)
-            parts.append(np.asarray(out))
+            parts.append(check_matrix(out, f"model {self.meta['name']!r}", rows=len(batch), dim=self.meta["dim"],
+                                      locate=lambda r, batch=batch: f"text {batch[r][:60]!r}"))
         if not parts:
             return np.zeros((0, self.meta["dim"] or 0), dtype=np.float32)
-        try:
-            return np.concatenate(parts)
-        except ValueError:
-            return parts  # ragged: the cache's shape check reports it with the model name
+        if len({p.shape[1] for p in parts}) > 1:
+            raise EmbeddingError(f"model {self.meta['name']!r} returned batches of dimensions "
+                                 f"{sorted({p.shape[1] for p in parts})}")
+        return np.concatenate(parts)

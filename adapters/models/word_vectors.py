@@ -13,28 +13,22 @@ from pathlib import Path
 import numpy as np
 
 from harness.data import DatasetRecord, resolve_data_root
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError
 
 from .base import make_meta
-from .precomputed import load_npy, read_keys
+from .precomputed import PrecomputedModel, load_with_keys
 
 _TOKEN = re.compile(r"[\w'-]+", re.UNICODE)
 
 
-class WordVectors:
+class WordVectors(PrecomputedModel):
     def __init__(self, vectors: np.ndarray, vocab: list[str], *, name: str, revision: str = "0",
-                 lowercase_fallback: bool = True, source: DatasetRecord | None = None):
-        if vectors.ndim != 2 or len(vocab) != len(vectors):
-            raise HarnessError(f"word vectors {name!r}: {len(vectors)} rows vs {len(vocab)} vocabulary entries")
-        self.vectors = vectors
-        self.vocab = vocab
-        self.row_of: dict[str, int] = {}
-        for i, w in enumerate(vocab):
-            self.row_of.setdefault(w, i)  # first occurrence wins on duplicates
+                 lowercase_fallback: bool = True, source: DatasetRecord | None = None, keys_file: Path | None = None):
+        super().__init__(vectors, vocab, name=name, revision=revision, source=source, keys_file=keys_file)
+        self.vocab = self.keys
         self.lowercase_fallback = lowercase_fallback
-        self.source = source
         self.oov_texts = 0
-        self.meta = make_meta(name, revision=revision, dim=int(vectors.shape[1]), kind="word-vectors",
+        self.meta = make_meta(name, revision=revision, dim=int(self.vectors.shape[1]), kind="word-vectors",
                               pooling="mean-of-tokens", lowercase_fallback=lowercase_fallback)
 
     def _row(self, word: str):
@@ -42,18 +36,6 @@ class WordVectors:
         if r is None and self.lowercase_fallback:
             r = self.row_of.get(word.lower())
         return r
-
-    def lookup(self, words):
-        """(float32 vectors, found mask) for single words; OOV rows are zeros."""
-        rows = [self._row(w) for w in words]
-        found = np.array([r is not None for r in rows], dtype=bool)
-        out = np.zeros((len(words), self.vectors.shape[1]), dtype=np.float32)
-        if found.any():
-            out[found] = self.vectors[[r for r in rows if r is not None]]
-        return out, found
-
-    def all_vectors(self) -> np.ndarray:
-        return np.asarray(self.vectors, dtype=np.float32)
 
     def encode(self, texts, *, role=None, batch_size=None) -> np.ndarray:
         out = np.zeros((len(texts), self.vectors.shape[1]), dtype=np.float32)
@@ -67,26 +49,35 @@ class WordVectors:
         return out
 
 
+def load_folder(npy_path: Path, vocab_path: Path, cls=WordVectors, **kwargs) -> WordVectors:
+    """`cls` over a vectors file and its vocabulary, with the vectors' sha256 as the revision."""
+    vectors, vocab, rec = load_with_keys(npy_path, vocab_path, "word vectors")
+    kwargs.setdefault("name", npy_path.parent.name)
+    return cls(vectors, vocab, revision="sha256:" + rec.sha256[npy_path.name][:16], source=rec,
+               keys_file=vocab_path, **kwargs)
+
+
 def from_folder(spec: str, *, name: str | None = None) -> WordVectors:
     """`words:<folder>` holding `vectors.npy` + `vocab.txt`, or `words:<file.npy>,<vocab.txt>`."""
     npy, _, vocab = spec.partition(",")
     npy_path = Path(npy).expanduser()
     if npy_path.is_dir():
-        folder = npy_path
-        npy_path, vocab_path = folder / "vectors.npy", folder / "vocab.txt"
+        npy_path, vocab_path = npy_path / "vectors.npy", npy_path / "vocab.txt"
     else:
-        vocab_path = Path(vocab) if vocab else npy_path.parent / "vocab.txt"
-    rec = DatasetRecord(path=str(npy_path.parent))
-    rec.add(npy_path, npy_path.parent)
-    rec.add(vocab_path, vocab_path.parent)
-    return WordVectors(load_npy(npy_path), read_keys(vocab_path), name=name or npy_path.parent.name,
-                       revision="sha256:" + rec.sha256[npy_path.name][:16], source=rec)
+        vocab_path = Path(vocab).expanduser() if vocab else npy_path.parent / "vocab.txt"
+    return load_folder(npy_path, vocab_path, **({"name": name} if name else {}))
 
 
-def w2v_googlenews_subset() -> WordVectors:
-    """word2vec GoogleNews 300-d, the 13,013-word WEFE subset in the shared data root."""
-    root = resolve_data_root()
+def data_folder(model: str, folder: str, data_root=None) -> Path:
+    """`folder` under the data root: `data_root` (the runner's --data-root) first, then the usual
+    fallbacks of harness.data.resolve_data_root; the error says which model needs what."""
+    root = resolve_data_root(data_root)
     if root is None:
-        raise DataError("w2v-googlenews-subset needs the data root (--data-root or HARNESS_DATA) with "
-                        "w2v_googlenews_wefe_subset/")
-    return from_folder(str(root / "w2v_googlenews_wefe_subset"), name="w2v-googlenews-subset")
+        raise DataError(f"{model} needs the data root (--data-root or HARNESS_DATA) with {folder}/")
+    return Path(root) / folder
+
+
+def w2v_googlenews_subset(*, data_root=None) -> WordVectors:
+    """word2vec GoogleNews 300-d, the 13,013-word WEFE subset in the shared data root."""
+    return from_folder(str(data_folder("w2v-googlenews-subset", "w2v_googlenews_wefe_subset", data_root)),
+                       name="w2v-googlenews-subset")
