@@ -61,10 +61,12 @@ def run_raw(x, q, perm):
 
 def run_ours(x, q, perm, gt_ids, gt_d):
     from tasks.hnsw_order import sweep
+    from tasks.index_specs import IndexSpec
     t0 = time.perf_counter()
-    records, builds, _, _ = sweep(x, q, gt_ids, gt_d, metric="ip", k=K, orders={"random:0": perm},
-                                  libraries=["hnswlib"], builds=[{"M": M, "ef_construction": EFC}], efs=list(EFS),
-                                  hnsw_seed=SEED, progress=False)
+    spec = IndexSpec("hnswlib", "hnswlib", build={"random_seed": SEED})   # 1 thread: the adapter default
+    records, builds, _, _, _ = sweep(x, q, gt_ids, gt_d, metric="ip", k=K, orders={"random:0": perm},
+                                     indexes=[spec], builds=[{"M": M, "ef_construction": EFC}], efs=list(EFS),
+                                     progress=False)
     wall = time.perf_counter() - t0
     return builds[0]["build_s"], sum(r["search_s"] for r in records), wall, {r["ef"]: r for r in records}
 
@@ -76,7 +78,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    import tasks.hnsw_order as ho
+    import tasks.neighbours as nb
     from tasks.metrics.ann import recall_at_k
     x, q = low_rank(args.n, args.nq)
     perm = np.random.default_rng(0).permutation(args.n)
@@ -86,14 +88,14 @@ def main() -> int:
 
     # -- 2. ground truth: computed for the first order, read back for the second ---------------------
     calls = []
-    real = ho.exact_neighbours
-    ho.exact_neighbours = lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    real = nb.exact_neighbours
+    nb.exact_neighbours = lambda *a, **kw: calls.append(1) or real(*a, **kw)
     with tempfile.TemporaryDirectory() as cache:
-        gt_ids, gt_d, first = ho.ground_truth(x, q, "ip", K, cache_dir=Path(cache))
+        gt_ids, gt_d, first = nb.ground_truth(x, q, "ip", K, cache_dir=Path(cache))
         n_first = len(calls)
-        _, _, second = ho.ground_truth(x, q, "ip", K, cache_dir=Path(cache))
+        _, _, second = nb.ground_truth(x, q, "ip", K, cache_dir=Path(cache))
         n_second = len(calls) - n_first
-    ho.exact_neighbours = real
+    nb.exact_neighbours = real
 
     # -- 1. overhead ---------------------------------------------------------------------------------
     raw_b, raw_s, our_b, our_s, our_w, raw_ef40, our_ef40 = [], [], [], [], [], [], []

@@ -30,7 +30,7 @@ M, EF_CONSTRUCTION, EF, K, SEED = 16, 128, 100, 10, 100
 def scifact_vectors():
     """(corpus, queries) from the embedding cache; None when any vector would have to be encoded."""
     from adapters.models.sentence_transformers import packaged_minilm
-    from harness.cache import EmbeddingCache, text_digests
+    from harness.cache import EmbeddingCache
     from harness.data import resolve_data_root
     from tasks.retrieval import scifact
     root = resolve_data_root(None)
@@ -39,13 +39,13 @@ def scifact_vectors():
     task = scifact()
     task.load(root)
     model = packaged_minilm()
+    cache = EmbeddingCache(os.environ.get("HARNESS_CACHE", REPO / ".cache" / "embeddings"))
     out = []
     for texts, role in ((task.doc_texts, "document"), (task.query_texts, "query")):
-        store = EmbeddingCache(os.environ.get("HARNESS_CACHE", REPO / ".cache" / "embeddings")).store(model.meta, role)
-        found, missing = store.get(text_digests(texts))
-        if missing:
+        vectors = cache.cached_vectors(model.meta, texts, role)
+        if vectors is None:
             return None
-        out.append(np.stack([store.shards[s][r] for s, r in (found[i] for i in range(len(texts)))]))
+        out.append(vectors)
     return tuple(np.ascontiguousarray(v, dtype=np.float32) for v in out)
 
 
@@ -71,9 +71,9 @@ def run_raw(x, q):
 
 
 def run_ours(x, q):
-    from adapters.indexes.hnswlib_index import HnswlibIndex
+    from harness.registry import make_index   # the door every task uses
     t0 = time.perf_counter()
-    index = HnswlibIndex(M=M, ef_construction=EF_CONSTRUCTION, random_seed=SEED, num_threads=1).build(x)
+    index = make_index("hnswlib", M=M, ef_construction=EF_CONSTRUCTION, random_seed=SEED, num_threads=1).build(x)
     t1 = time.perf_counter()
     ids, _ = index.search(q, K, ef=EF, num_threads=1)
     t2 = time.perf_counter()

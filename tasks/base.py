@@ -30,6 +30,7 @@ import numpy as np
 
 from harness.data import DatasetRecord
 from harness.errors import HarnessError
+from harness.results import flatten_scores
 
 HIGHER, LOWER, DESCRIPTIVE = True, False, None   # values of ScoreRule.higher_is_better
 
@@ -118,22 +119,11 @@ class Task:
     def declare(self, scores: dict[str, Any]) -> dict[str, Any]:
         """The `declared` block of a result file: title, ranked, plots, and per score its direction
         (`higher_is_better`: true / false / null = descriptive) and default gate `tolerance`."""
-        names = list(dict.fromkeys([self.main_score, *flat_score_names(scores)]))
+        numeric = [k for k, v in flatten_scores(scores).items() if not isinstance(v, str)]
+        names = list(dict.fromkeys([self.main_score, *numeric]))
         per_score = {}
         for name in names:
             rule = self.rule_for(name)
             per_score[name] = {"higher_is_better": rule.higher_is_better, "tolerance": rule.tolerance}
         return {"title": self.title or self.type, "ranked": bool(self.ranked), "plots": list(self.plots),
                 "scores": per_score}
-
-
-def flat_score_names(scores: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the numeric scores (nested dicts flattened, lists left out)."""
-    out = []
-    for k, v in (scores or {}).items():
-        name = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out += flat_score_names(v, name + ".")
-        elif not isinstance(v, (list, str)):
-            out.append(name)
-    return out

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from harness.data import hub_available
 from harness.errors import DataError, HarnessError
+from harness.io import atomic_write_bytes
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)?$")
@@ -77,8 +78,7 @@ def beir_folder(name: str, dest: Path | None = None, *, progress: bool = True) -
             raise DataError(f"archive from {url} has no top-level folder {zip_name!r}", zip_path)
         if not (unpacked / sub).is_dir():
             raise DataError(f"archive from {url} has no folder {name!r}", zip_path)
-        (Path(tmp) / "sha256").write_text(f"{digest}  {url}\n")
-        os.replace(Path(tmp) / "sha256", base / f"{zip_name}.zip.sha256")
+        atomic_write_bytes(base / f"{zip_name}.zip.sha256", f"{digest}  {url}\n".encode())
         try:
             os.replace(unpacked, base / zip_name)
         except OSError:

@@ -7,7 +7,7 @@ embeddings, scored on the whole eval split; the report is the mean over experime
 scores are in `details`). Only the union of the drawn training rows is encoded, as mteb 2.x does.
 
 kNN probe (`method="knn"`, no training): majority vote of the `k` nearest training rows under
-cosine similarity (faiss exact search). By default over the whole train split (one deterministic
+cosine similarity (the registry's exact index). By default over the whole train split (one deterministic
 experiment); set `samples_per_label` to use MTEB-style undersampled draws instead.
 
 Data: `<root>/<folder>/{train,<split>}.jsonl`, rows `{text, <label_field>}` (label a string or an
@@ -25,7 +25,10 @@ import numpy as np
 from harness.data import DatasetRecord, hub_available, no_data_root_error, read_jsonl, require_dir, require_rows
 from harness.errors import DataError, HarnessError
 
+from . import params as check
 from .base import Task, TaskOutput
+
+METHODS = ("logreg", "knn")
 
 
 class ClassificationWarning(UserWarning):
@@ -85,26 +88,40 @@ class ClassificationTask(Task):
     def __init__(self, name: str, folder: str, *, samples_per_label: int | None = 8, method: str = "logreg",
                  label_field: str = "label", split: str = "test", train_split: str = "train",
                  hub_id: str | None = None, hub_revision: str | None = None, **params):
-        if method not in ("logreg", "knn"):
-            raise HarnessError(f"unknown classification method {method!r}; valid: logreg, knn")
-        self.name, self.folder, self.method = name, folder, method
-        self.label_field, self.split, self.train_split = label_field, split, train_split
+        # constructor arguments set parameter defaults only: behaviour is read from self.params
+        self.name, self.folder, self.split = name, folder, split
         self.hub_id, self.hub_revision = hub_id, hub_revision
-        self._samples_per_label = samples_per_label
+        self._defaults = {"method": method, "samples_per_label": samples_per_label if method == "logreg" else None,
+                          "label_field": label_field, "train_split": train_split}
         super().__init__(**params)
         self.train: LabelledSplit | None = None
         self.evals: LabelledSplit | None = None
 
     def default_params(self):
-        common = {"batch_size": None, "label_field": self.label_field, "train_split": self.train_split}
-        if self.method == "logreg":
-            return {**common, "method": "logreg", "n_experiments": 10, "samples_per_label": self._samples_per_label,
-                    "max_iter": 100, "undersampling": "reseeded"}
-        return {**common, "method": "knn", "k": 10, "metric": "cosine", "samples_per_label": None,
-                "n_experiments": 10, "undersampling": "reseeded"}
+        # logreg reads samples_per_label, n_experiments, undersampling, max_iter; knn reads k, metric and,
+        # when samples_per_label is set, the undersampling ones (None: the whole train split, one experiment)
+        return {"batch_size": None, **self._defaults, "n_experiments": 10, "undersampling": "reseeded",
+                "max_iter": 100, "k": 10, "metric": "cosine"}
+
+    def check_params(self) -> None:
+        """Parameter values, checked before any data or model is read."""
+        from .metrics.classification import KNN_METRICS, UNDERSAMPLING_MODES
+        method = check.choice(self, "method", METHODS)
+        check.integer(self, "samples_per_label", optional=method == "knn")
+        check.integer(self, "n_experiments")
+        check.choice(self, "undersampling", UNDERSAMPLING_MODES)
+        check.integer(self, "max_iter")
+        check.integer(self, "k")
+        check.choice(self, "metric", KNN_METRICS)
+        check.integer(self, "batch_size", optional=True)
+        for name in ("label_field", "train_split"):
+            if not isinstance(self.params[name], str) or not self.params[name]:
+                raise HarnessError(f"task {self.name}: parameter {name!r} must be a non-empty string, "
+                                   f"got {self.params[name]!r}")
 
     # --- data
     def load(self, data_root: Path | None) -> DatasetRecord:
+        self.check_params()
         if data_root is None:
             if not (self.hub_id and hub_available()):
                 raise no_data_root_error(self.name, self.folder)
@@ -153,7 +170,7 @@ class ClassificationTask(Task):
         if len(set(self.evals.labels)) < 2:
             notes.append(f"the {self.split} split has a single label ({self.evals.labels[0]!r}); macro scores "
                          "describe that one class only")
-        spl = self.params.get("samples_per_label")
+        spl = self.params["samples_per_label"]
         if spl is not None:
             counts = Counter(self.train.labels)
             short = sorted(((lab, c) for lab, c in counts.items() if c < spl), key=lambda t: (t[1], str(t[0])))
@@ -172,30 +189,29 @@ class ClassificationTask(Task):
                                              undersample)
         p = self.params
         y_train, y_eval, names, notes = self.check_inputs()
-        spl = p.get("samples_per_label")
-        if spl is None and self.method == "knn":
+        self.check_params()
+        spl = p["samples_per_label"]
+        if spl is None:   # knn only (check_params): the whole train split, one deterministic experiment
             draws = [list(range(len(self.train)))]
         else:
-            if spl is None or int(spl) < 1:
-                raise HarnessError(f"task {self.name}: samples_per_label must be a positive integer, got {spl!r}")
             draws = undersample(self.train.labels, int(spl), int(p["n_experiments"]), self.seed,
-                                mode=p.get("undersampling", "reseeded"))
+                                mode=p["undersampling"])
         union = sorted(set().union(*draws))
-        x_union = model.encode([self.train.texts[i] for i in union], role=None, batch_size=p.get("batch_size"))
-        x_eval = model.encode(self.evals.texts, role=None, batch_size=p.get("batch_size"))
+        x_union = model.encode([self.train.texts[i] for i in union], role=None, batch_size=p["batch_size"])
+        x_eval = model.encode(self.evals.texts, role=None, batch_size=p["batch_size"])
         pos = np.full(len(self.train), -1, dtype=np.int64)
         pos[union] = np.arange(len(union))
 
         per_experiment = []
         for rows in draws:
             x_train = x_union[pos[rows]]
-            if self.method == "logreg":
+            if p["method"] == "logreg":
                 pred = logreg_predict(x_train, y_train[rows], x_eval, seed=self.seed, max_iter=int(p["max_iter"]))
             else:
-                pred = knn_predict(x_train, y_train[rows], x_eval, k=int(p["k"]), metric=p.get("metric", "cosine"))
+                pred = knn_predict(x_train, y_train[rows], x_eval, k=int(p["k"]), metric=p["metric"])
             per_experiment.append(classification_scores(y_eval, pred))
         scores = mean_scores(per_experiment)
-        details = {"n_train": len(self.train), "n_eval": len(self.evals), "n_labels": len(names),
+        details = {"method": p["method"], "n_train": len(self.train), "n_eval": len(self.evals), "n_labels": len(names),
                    "n_experiments": len(draws), "n_train_rows_encoded": len(union),
                    "train_rows_per_experiment": [len(r) for r in draws],
                    "scores_per_experiment": per_experiment, "warnings": notes}

@@ -22,6 +22,7 @@ import numpy as np
 from harness.data import DatasetRecord, task_folder
 from harness.errors import DataError, HarnessError
 
+from . import params as check
 from .base import Task, TaskOutput
 from .classification import LabelledSplit, read_labelled_split
 
@@ -38,10 +39,8 @@ class ClusteringTask(Task):
     def __init__(self, name: str, folder: str, *, label_field: str = "label", split: str = "test",
                  protocol: str = "legacy", **params):
         self.name, self.folder, self.split = name, folder, split
-        self._label_field, self._protocol = label_field, protocol
+        self._label_field, self._protocol = label_field, protocol   # defaults of the params of that name
         super().__init__(**params)
-        if self.params["protocol"] not in PROTOCOLS:
-            raise HarnessError(f"unknown clustering protocol {self.params['protocol']!r}; valid: legacy, fast")
         self.data: LabelledSplit | None = None
 
     def default_params(self):
@@ -52,7 +51,23 @@ class ClusteringTask(Task):
                 "n_bootstrap": 10, "sample_size": 16384, "fast_kmeans_batch_size": 512,
                 "max_fraction_to_embed": None, "max_documents_to_embed": None}
 
+    def check_params(self) -> None:
+        """Parameter values, checked before any data or model is read."""
+        check.choice(self, "protocol", PROTOCOLS)
+        for name in ("legacy_kmeans_batch_size", "n_bootstrap", "sample_size", "fast_kmeans_batch_size"):
+            check.integer(self, name)
+        check.integer(self, "batch_size", optional=True)
+        check.number(self, "max_fraction_to_embed", 0.0, 1.0, optional=True)
+        check.integer(self, "max_documents_to_embed", optional=True)
+        if self.params["max_fraction_to_embed"] is not None and self.params["max_documents_to_embed"] is not None:
+            raise HarnessError(f"task {self.name}: set at most one of max_fraction_to_embed and "
+                               "max_documents_to_embed")
+        if not isinstance(self.params["label_field"], str) or not self.params["label_field"]:
+            raise HarnessError(f"task {self.name}: parameter 'label_field' must be a non-empty string, "
+                               f"got {self.params['label_field']!r}")
+
     def load(self, data_root: Path | None) -> DatasetRecord:
+        self.check_params()
         folder = task_folder(data_root, self.name, self.folder, f"{self.folder}/{self.split}.jsonl")
         rec = DatasetRecord(path=str(folder))
         self.data = read_labelled_split(rec.add(folder / f"{self.split}.jsonl", folder), self.params["label_field"])
@@ -63,8 +78,7 @@ class ClusteringTask(Task):
         return rec
 
     def evaluate(self, model, index=None) -> TaskOutput:
-        if self.params["protocol"] not in PROTOCOLS:
-            raise HarnessError(f"unknown clustering protocol {self.params['protocol']!r}; valid: legacy, fast")
+        self.check_params()
         if self.params["protocol"] == "legacy":
             return self._evaluate_legacy(model)
         return self._evaluate_fast(model)
@@ -73,7 +87,7 @@ class ClusteringTask(Task):
         from .metrics.clustering import clustering_scores, legacy_assignments
         p = self.params
         n_clusters = len(set(self.data.labels))
-        emb = model.encode(self.data.texts, role=None, batch_size=p.get("batch_size"))
+        emb = model.encode(self.data.texts, role=None, batch_size=p["batch_size"])
         assignment = legacy_assignments(emb, n_clusters, seed=self.seed,
                                         batch_size=int(p["legacy_kmeans_batch_size"]))
         scores = clustering_scores(self.data.labels, assignment)
@@ -85,8 +99,8 @@ class ClusteringTask(Task):
     def _evaluate_fast(self, model) -> TaskOutput:
         from .metrics.clustering import bootstrap_clustering, embed_subset, summarise
         p = self.params
-        rows, rng = embed_subset(len(self.data), seed=self.seed, max_fraction=p.get("max_fraction_to_embed"),
-                                 max_documents=p.get("max_documents_to_embed"))
+        rows, rng = embed_subset(len(self.data), seed=self.seed, max_fraction=p["max_fraction_to_embed"],
+                                 max_documents=p["max_documents_to_embed"])
         rows = list(range(len(self.data))) if rows is None else rows
         labels = np.array([str(self.data.labels[i]) for i in rows])
         if np.unique(labels).size < 2:
@@ -95,7 +109,7 @@ class ClusteringTask(Task):
         if int(p["sample_size"]) < np.unique(labels).size:
             raise HarnessError(f"task {self.name}: sample_size={p['sample_size']} is below the number of labels "
                                f"({np.unique(labels).size})")
-        emb = model.encode([self.data.texts[i] for i in rows], role=None, batch_size=p.get("batch_size"))
+        emb = model.encode([self.data.texts[i] for i in rows], role=None, batch_size=p["batch_size"])
         per_draw, _ = bootstrap_clustering(emb, labels, n_bootstrap=int(p["n_bootstrap"]),
                                            sample_size=int(p["sample_size"]), seed=self.seed, rng=rng,
                                            batch_size=int(p["fast_kmeans_batch_size"]))

@@ -20,23 +20,19 @@ import numpy as np
 from harness.data import DatasetRecord, require_dir
 from harness.errors import DataError, HarnessError
 
-from .base import DESCRIPTIVE, ScoreRule, Task, TaskOutput
+from . import params as check
+from .base import TaskOutput
 from .metrics.bias import BiasWarning, direct_bias, gender_direction, projections, ripa
-from .weat import embed_items
+from .weat import BiasTask, embed_items
 
 FOLDER = "debiaswe"
 
 
-class DirectBiasTask(Task):
+class DirectBiasTask(BiasTask):
     name = "DirectBias"
-    type = "bias"
     main_score = "direct_bias_1"
-    title = "Bias"
-    score_rules = (ScoreRule("*p_value*", DESCRIPTIVE, 0.02),      # Monte-Carlo p-values move with the sample
-                   ScoreRule("*", DESCRIPTIVE, 0.01))              # effect sizes, direct bias (descriptive)
     plots = ("tasks.plots.bias:plot_direct_bias",)
     version = 1
-    split = "all"
 
     def default_params(self):
         return {"c": [1.0, 0.5, 2.0], "n_components": 10, "ripa_pair": ["he", "she"], "batch_size": None}
@@ -47,6 +43,13 @@ class DirectBiasTask(Task):
         pair = self.params["ripa_pair"]
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(w, str) for w in pair)):
             raise HarnessError(f"param ripa_pair must be two words, got {pair!r}")
+        check.integer(self, "n_components")
+        check.integer(self, "batch_size", optional=True)
+        c = self.params["c"]
+        if (not isinstance(c, (list, tuple)) or not c
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in c)):
+            raise HarnessError(f"task DirectBias: parameter 'c' = {c!r} is not valid; valid: a non-empty list of "
+                               "numbers > 0 (the strictness exponents of DirectBias_c)")
         folder = require_dir(Path(data_root) / FOLDER, "DirectBias data")
         rec = DatasetRecord(path=str(folder))
         pairs = _read_json(rec.add(folder / "definitional_pairs.json", folder))

@@ -4,12 +4,15 @@ Two halves, because a task sees one model and a ranking needs several:
 
 1. Task type `ranking-shift` (`RankingShift-SciFact`, `RankingShift-NFCorpus`), one job per model:
    encodes the BEIR corpus and test queries as the retrieval task does (same texts, so the shared
-   embedding cache answers), searches the top-k exactly (faiss flat) and with HNSW at the paper's
-   fixed parameters (M=16, efConstruction=128, efSearch=40; hnswlib with 1 insertion thread in
-   corpus order, faiss IndexHNSWFlat with one add() on 1 OpenMP thread), and scores nDCG@10 of
-   each with pytrec_eval (tasks/metrics/ir.py). Also stored: recall@10 of each HNSW run against
-   exact search on the same embeddings (tie-aware, methods.md §6.1) and the nDCG at other ef values.
-2. `ranking_table(results)`: reads those result dicts for all models and, per data set, library and
+   embedding cache answers), searches the top-k exactly (the registry's exact index) and with each
+   index of `indexes` (tasks/index_specs.py; any registered adapter taking M, ef_construction and
+   ef) built in corpus order at the paper's fixed parameters (M=16, efConstruction=128,
+   efSearch=40; default hnswlib with 1 insertion thread, faiss-hnsw with one add() on 1 OpenMP
+   thread), and scores nDCG@10 of each with pytrec_eval (tasks/metrics/ir.py). Also stored:
+   recall@10 of each index against exact search on the same embeddings (tie-aware, methods.md
+   §6.1) and the nDCG at other ef values. Scores and runs name each index by its label
+   (`<label>_ndcg_at_10`, the runs' `library`); the main score is the `main_index`'s.
+2. `ranking_table(results)`: reads those result dicts for all models and, per data set, index and
    ef, ranks the models by exact nDCG@10 and by HNSW nDCG@10, and reports Kendall τ and the largest
    position change (tasks/metrics/ann.py). `python -m tasks.ranking_shift --results DIR` prints it;
    `tasks/plots/hnsw.py:plot_ranking_shift` draws it in the report.
@@ -34,18 +37,18 @@ from pathlib import Path
 import numpy as np
 
 from harness.data import DatasetRecord
-from harness.errors import EmbeddingError, HarnessError
+from harness.errors import HarnessError
+from harness.vectors import check_matrix, unit_rows, zero_rows
 
+from . import params as check
 from .base import DESCRIPTIVE, HIGHER, ScoreRule, Task, TaskOutput
+from .index_specs import IndexSpec, default_indexes, parse_indexes
 from .metrics.ann import ranking_shift, recall_at_k
-
-LIBRARIES = ("hnswlib", "faiss")
 
 
 class RankingShiftTask(Task):
     type = "ranking-shift"
-    version = 1
-    main_score = "hnswlib_ndcg_at_10"
+    version = 2   # 2: indexes from the registry (`indexes`, `main_index`)
     title = "Ranking shift (exact vs HNSW)"
     score_rules = (ScoreRule("*recall_tie_at*", HIGHER, 0.02),
                    ScoreRule("*ndcg*", HIGHER, 0.001),
@@ -58,98 +61,107 @@ class RankingShiftTask(Task):
         super().__init__(**params)
         self.retrieval = None
 
+    @property
+    def main_score(self) -> str:
+        """nDCG@10 of the main index at main_ef (`hnswlib_ndcg_at_10` by default)."""
+        return f"{self.params['main_index']}_ndcg_at_10"
+
     def default_params(self):
         return {"M": 16, "ef_construction": 128, "ef": [10, 20, 40], "main_ef": 40, "k": 10,
-                "libraries": list(LIBRARIES), "hnsw_seed": 100, "batch_size": None}
+                "indexes": default_indexes(), "main_index": "hnswlib", "batch_size": None}
+
+    def check_params(self) -> list[IndexSpec]:
+        """Every parameter value, before any data is read; returns the index specs."""
+        p = self.params
+        k = check.integer(self, "k")
+        efs = check.int_list(self, "ef")
+        if min(efs) < k:   # hnswlib would silently raise ef to k: refused so indexes compare (methods.md §1.2)
+            raise HarnessError(f"task {self.name}: ef must be >= k (ef={min(efs)}, k={k})")
+        if check.integer(self, "main_ef") not in efs:
+            raise HarnessError(f"task {self.name}: main_ef {p['main_ef']} must be one of ef {p['ef']}")
+        check.integer(self, "M", 2)
+        check.integer(self, "ef_construction")
+        check.integer(self, "batch_size", optional=True)
+        specs = parse_indexes(self.name, p["indexes"], {"M": p["M"], "ef_construction": p["ef_construction"]})
+        if p["main_index"] not in [s.label for s in specs]:
+            raise HarnessError(f"task {self.name}: main_index {p['main_index']!r} is not among the indexes "
+                               f"{[s.label for s in specs]}")
+        return specs
 
     def load(self, data_root: Path | None) -> DatasetRecord:
         from . import retrieval
         factories = {"scifact": retrieval.scifact, "nfcorpus": retrieval.nfcorpus}
-        if self.dataset_key not in factories:
-            raise HarnessError(f"ranking shift: unknown data set {self.dataset_key!r}; valid: {', '.join(factories)}")
-        p = self.params
-        if any(lib not in LIBRARIES for lib in p["libraries"]) or not p["libraries"]:
-            raise HarnessError(f"libraries must be a non-empty list of {', '.join(LIBRARIES)}, got {p['libraries']}")
-        from adapters.indexes.base import check_ef
-        for ef in p["ef"]:
-            check_ef(int(ef), int(p["k"]))
-        if int(p["main_ef"]) not in [int(e) for e in p["ef"]]:
-            raise HarnessError(f"main_ef {p['main_ef']} must be one of ef {p['ef']}")
-        self.retrieval = factories[self.dataset_key]()
+        key = self.dataset_key
+        if key not in factories and not key.startswith("beir:"):
+            raise HarnessError(f"ranking shift: unknown data set {key!r}; valid: {', '.join(factories)}, "
+                               "beir:<folder>")
+        self.check_params()
+        self.retrieval = factories[key]() if key in factories else retrieval.from_folder(key[len("beir:"):])
         self.dataset = self.retrieval.load(data_root)
         return self.dataset
 
     def evaluate(self, model, index=None) -> TaskOutput:
-        from adapters.indexes.exact import ExactIndex
+        from harness.registry import make_index
         from tasks.retrieval import _metric_for
 
         if self.retrieval is None:
             raise HarnessError(f"task {self.name}: evaluate() before load()")
+        specs = self.check_params()
         rt, p = self.retrieval, self.params
         k = int(p["k"])
         metric, normalize = _metric_for(model.meta)
         timings = {}
         t0 = time.perf_counter()
-        docs = _vectors(model.encode(rt.doc_texts, role="document", batch_size=p["batch_size"]), len(rt.doc_texts),
-                        model, "document")
-        queries = _vectors(model.encode(rt.query_texts, role="query", batch_size=p["batch_size"]),
-                           len(rt.query_texts), model, "query")
+        name = model.meta.get("name")
+        docs = check_matrix(model.encode(rt.doc_texts, role="document", batch_size=p["batch_size"]),
+                            f"model {name!r} document vectors", rows=len(rt.doc_texts))
+        queries = check_matrix(model.encode(rt.query_texts, role="query", batch_size=p["batch_size"]),
+                               f"model {name!r} query vectors", rows=len(rt.query_texts), dim=docs.shape[1])
         timings["encode"] = time.perf_counter() - t0
-        if docs.shape[1] != queries.shape[1]:
-            raise EmbeddingError(f"model {model.meta.get('name')!r}: query dim {queries.shape[1]} != document dim "
-                                 f"{docs.shape[1]}")
-        doc_ok = docs.any(axis=1) if normalize else np.ones(len(docs), bool)
-        q_ok = queries.any(axis=1) if normalize else np.ones(len(queries), bool)
-        doc_rows = np.flatnonzero(doc_ok)
+        doc_ok, q_ok = np.ones(len(docs), bool), np.ones(len(queries), bool)
+        if normalize:   # a zero vector has no cosine: the text has no vector (module docstring)
+            doc_ok[zero_rows(docs)] = False
+            q_ok[zero_rows(queries)] = False
+        doc_rows, q_rows = np.flatnonzero(doc_ok), np.flatnonzero(q_ok)
         if len(doc_rows) < k:
             raise HarnessError(f"{self.name}: only {len(doc_rows)} documents have a vector, fewer than k={k}")
-        q_rows = np.flatnonzero(q_ok)
-        docs = _unit(docs[doc_rows]) if normalize else np.ascontiguousarray(docs[doc_rows])
-        qv = _unit(queries[q_rows]) if normalize else np.ascontiguousarray(queries[q_rows])
+        docs = unit_rows(docs[doc_rows], "documents") if normalize else np.ascontiguousarray(docs[doc_rows])
+        qv = unit_rows(queries[q_rows], "queries") if normalize else np.ascontiguousarray(queries[q_rows])
 
         t0 = time.perf_counter()
-        gt_ids, gt_d = ExactIndex(metric=metric).build(docs).search(qv, min(len(docs), k + 10))
+        gt_ids, gt_d = make_index("exact", metric=metric).build(docs).search(qv, min(len(docs), k + 10))
         timings["exact_search"] = time.perf_counter() - t0
         exact_ndcg, exact_pq = self._ndcg(gt_ids[:, :k], gt_d[:, :k], doc_rows, q_rows)
         scores = {"exact_ndcg_at_10": exact_ndcg}
-        runs = []
-        for library in p["libraries"]:
-            index, build_s, stats = self._build(library, metric, docs)
+        runs, built = [], []
+        for spec in specs:
+            index = spec.make(metric, {"M": int(p["M"]), "ef_construction": int(p["ef_construction"])}).build(docs)
+            stats = index.stats()
+            built.append({**spec.describe(), "spec": index.spec(), "build_s": float(stats["build_s"]),
+                          "threads": stats.get("threads"), "size_bytes": stats.get("size_bytes")})
             for ef in sorted({int(e) for e in p["ef"]}):
                 t0 = time.perf_counter()
-                params = {"ef": ef, "num_threads": 1} if library == "hnswlib" else {"ef": ef, "omp_threads": 1}
-                ids, dist = index.search(qv, k, **params)
+                ids, dist = spec.search(index, qv, k, ef)
                 search_s = time.perf_counter() - t0
                 ndcg, _ = self._ndcg(ids, dist, doc_rows, q_rows)
                 _, rtie = recall_at_k(gt_ids, gt_d, ids, k)
-                runs.append({"library": library, "ef": ef, "ndcg_at_10": ndcg, "exact_ndcg_at_10": exact_ndcg,
+                runs.append({"library": spec.label, "ef": ef, "ndcg_at_10": ndcg, "exact_ndcg_at_10": exact_ndcg,
                              "ndcg_delta": ndcg - exact_ndcg, "recall_tie_at_10": float(rtie.mean()),
-                             "search_s": search_s, "build_s": build_s, "size_bytes": stats.get("size_bytes")})
+                             "search_s": search_s, "build_s": float(stats["build_s"]),
+                             "size_bytes": stats.get("size_bytes")})
                 if ef == int(p["main_ef"]):
-                    scores[f"{library}_ndcg_at_10"] = ndcg
-                    scores[f"{library}_ndcg_delta"] = ndcg - exact_ndcg
-                    scores[f"{library}_recall_tie_at_10"] = float(rtie.mean())
+                    scores[f"{spec.label}_ndcg_at_10"] = ndcg
+                    scores[f"{spec.label}_ndcg_delta"] = ndcg - exact_ndcg
+                    scores[f"{spec.label}_recall_tie_at_10"] = float(rtie.mean())
         details = {"dataset": rt.name, "n_documents": len(rt.doc_texts), "n_queries": len(rt.query_texts),
                    "metric": metric, "normalized_by_task": normalize, "k": k, "main_ef": int(p["main_ef"]),
                    "hnsw_build": {"M": int(p["M"]), "ef_construction": int(p["ef_construction"]),
-                                  "hnswlib": "corpus order, 1 insertion thread, random_seed " + str(p["hnsw_seed"]),
-                                  "faiss": "IndexHNSWFlat, one add() of the corpus, 1 OpenMP thread"},
+                                  "order": "corpus order (no order given)", "indexes": built},
                    "queries_without_vector": int((~q_ok).sum()), "documents_without_vector": int((~doc_ok).sum()),
                    "zero_vector_rule": "a query without a vector retrieves nothing (nDCG 0, kept in the mean)",
                    "runs": runs, "timings_s": timings}
         sidecars = {"query_ids": np.array(rt.query_ids), "per_query_exact_ndcg_at_10": exact_pq}
         return TaskOutput(scores=dict(sorted(scores.items())), details=details, sidecars=sidecars)
-
-    def _build(self, library: str, metric: str, docs: np.ndarray):
-        from adapters.indexes.faiss_hnsw import FaissHNSWIndex
-        from adapters.indexes.hnswlib_index import HnswlibIndex
-        p = self.params
-        common = {"metric": metric, "M": int(p["M"]), "ef_construction": int(p["ef_construction"])}
-        index = (HnswlibIndex(**common, random_seed=int(p["hnsw_seed"]), num_threads=1) if library == "hnswlib"
-                 else FaissHNSWIndex(**common, omp_threads=1))
-        index.build(docs)
-        st = index.stats()
-        return index, float(st["build_s"]), st
 
     def _ndcg(self, ids, dist, doc_rows, q_rows) -> tuple[float, np.ndarray]:
         """nDCG@10 averaged over every evaluated query; a query without a vector (absent from q_rows) is 0."""
@@ -163,22 +175,6 @@ class RankingShiftTask(Task):
             _, per_query = retrieval_scores(rt.qrels, run, [10], rounding=None)
         values = np.array([per_query.get(q, {}).get("ndcg_at_10", 0.0) for q in rt.query_ids], dtype=np.float64)
         return float(values.mean()), values
-
-
-def _vectors(v, n: int, model, what: str) -> np.ndarray:
-    v = np.asarray(v)
-    if v.ndim != 2 or len(v) != n:
-        raise EmbeddingError(f"model {model.meta.get('name')!r} returned shape {v.shape} for {n} {what} texts")
-    v = np.ascontiguousarray(v, dtype=np.float32)
-    bad = ~np.isfinite(v).all(axis=1)
-    if bad.any():
-        raise EmbeddingError(f"model {model.meta.get('name')!r}: non-finite {what} vector at row "
-                             f"{int(np.flatnonzero(bad)[0])}")
-    return v
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(v / np.linalg.norm(v, axis=1, keepdims=True), dtype=np.float32)
 
 
 def scifact(**params) -> RankingShiftTask:
@@ -232,8 +228,11 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default="results", help="results folder (default: results)")
     ap.add_argument("--json", help="also write the table as JSON to this file")
     args = ap.parse_args(argv)
-    from harness.results import iter_results
-    rows = ranking_table([r for _, r in iter_results(args.results)])
+    from harness.results import load_result_files
+    pairs, problems = load_result_files(args.results)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    rows = ranking_table([r for _, r in pairs])
     print(format_table(rows))
     if args.json:
         import json

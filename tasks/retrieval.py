@@ -37,16 +37,19 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data import DatasetRecord, hub_available, no_data_root_error, read_jsonl, read_tsv_rows, require_dir
+from harness.data import DatasetRecord, hub_available, no_data_root_error, require_dir
 from harness.errors import DataError, EmbeddingError, HarnessError
+from harness.io import load_npy
+from harness.vectors import check_matrix, unit_rows
 
+from . import params as check
 from .base import HIGHER, ScoreRule, Task, TaskOutput
 from .beir_download import beir_folder, is_beir_name
-from .metrics.ir import K_VALUES, ann_recall, apply_identical_id_rule, mteb_rounded, retrieval_scores, skip_first
+from .beir_layout import RetrievalDataWarning, read_folder, read_hub
+from .metrics.ann import recall_at_k
+from .metrics.ir import K_VALUES, apply_identical_id_rule, mteb_rounded, retrieval_scores, skip_first
 
-
-class RetrievalDataWarning(UserWarning):
-    """Qrels that name queries or documents the data set does not have."""
+__all__ = ["RetrievalDataWarning", "RetrievalTask", "from_folder", "nfcorpus", "scifact"]
 
 
 class RetrievalTask(Task):
@@ -78,8 +81,19 @@ class RetrievalTask(Task):
         return {"k_values": list(K_VALUES), "ignore_identical_ids": False, "skip_first_result": False,
                 "ann_top_k": 100, "batch_size": None, "encode_chunk_size": 50_000, "max_memory_mb": None}
 
+    def check_params(self) -> None:
+        """Parameter values, checked before any data or model is read."""
+        check.int_list(self, "k_values")
+        check.flag(self, "ignore_identical_ids")
+        check.flag(self, "skip_first_result")
+        check.integer(self, "ann_top_k")
+        check.integer(self, "batch_size", optional=True)
+        check.integer(self, "encode_chunk_size", optional=True)
+        check.number(self, "max_memory_mb", 1e-9, optional=True)
+
     # -- loading ----------------------------------------------------------------------------------
     def load(self, data_root: Path | None) -> DatasetRecord:
+        self.check_params()
         if self.path is not None:
             folder = Path(self.path).expanduser()
             if not folder.is_dir() and is_beir_name(self.path):  # a public BEIR data set by name
@@ -91,50 +105,15 @@ class RetrievalTask(Task):
             return self.load_hub()
         else:
             folder = require_dir(Path(data_root) / self.folder, f"{self.name} data")
-        rec = DatasetRecord(path=str(folder.resolve()))
-        corpus_path = rec.add(folder / "corpus.jsonl", folder)
-        queries_path = rec.add(folder / "queries.jsonl", folder)
-        qrels_file = folder / "qrels" / f"{self.split}.tsv"
-        if not qrels_file.is_file():
-            have = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
-            raise DataError(f"no qrels for split {self.split!r} (qrels/ has: {', '.join(have) or 'nothing'})",
-                            qrels_file)
-        qrels_path = rec.add(qrels_file, folder)
-
-        docs = _read_records(corpus_path, "document", with_title=True)
-        if not docs:
-            raise DataError("no documents (empty corpus)", corpus_path)
-        queries = _read_records(queries_path, "query", with_title=False)
-        qrels = _read_qrels(qrels_path)
-        self._set_data(docs, queries, qrels, str(qrels_path), str(queries_path), str(corpus_path))
+        docs, queries, qrels, rec, (qrels_where, queries_where, corpus_where) = read_folder(folder, self.split)
+        self._set_data(docs, queries, qrels, qrels_where, queries_where, corpus_where)
         self.dataset = rec
         return rec
 
     def load_hub(self) -> DatasetRecord:
         """The real loader: mteb's BEIR-format datasets on the hub (configs corpus / queries / default)."""
-        import datasets
-
-        def split_of(config):
-            names = datasets.get_dataset_split_names(self.hub_id, config, revision=self.hub_revision)
-            return self.split if self.split in names else names[0]
-
-        corpus = datasets.load_dataset(self.hub_id, "corpus", split=split_of("corpus"), revision=self.hub_revision)
-        queries = datasets.load_dataset(self.hub_id, "queries", split=split_of("queries"), revision=self.hub_revision)
-        qrels_ds = datasets.load_dataset(self.hub_id, "default", split=self.split, revision=self.hub_revision)
-        docs = [(str(r["_id"]), r.get("title") or "", r["text"], i + 1) for i, r in enumerate(corpus)]
-        qs = [(str(r["_id"]), "", r["text"], i + 1) for i, r in enumerate(queries)]
-        _check_unique(docs, self.hub_id + " corpus", "document")
-        _check_unique(qs, self.hub_id + " queries", "query")
-        qrels: dict[str, dict[str, int]] = {}
-        for r in qrels_ds:
-            qrels.setdefault(str(r["query-id"]), {})[str(r["corpus-id"])] = int(r["score"])
-        if not docs:
-            raise DataError("no documents (empty corpus)", self.hub_id)
-        self._set_data(docs, qs, qrels, self.hub_id, self.hub_id, self.hub_id)
-        self.dataset = DatasetRecord(path=self.hub_id, source="hub", sha256={
-            "revision": self.hub_revision or "main",
-            **{f"fingerprint:{n}": getattr(d, "_fingerprint", "unknown")
-               for n, d in (("corpus", corpus), ("queries", queries), ("qrels", qrels_ds))}})
+        docs, queries, qrels, self.dataset = read_hub(self.hub_id, self.hub_revision, self.split)
+        self._set_data(docs, queries, qrels, self.hub_id, self.hub_id, self.hub_id)
         return self.dataset
 
     def _set_data(self, docs, queries, qrels, qrels_where, queries_where, corpus_where) -> None:
@@ -173,14 +152,13 @@ class RetrievalTask(Task):
 
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, model, index=None) -> TaskOutput:
-        from adapters.indexes.exact import ExactIndex
+        from harness.registry import make_index
 
+        self.check_params()
         p = self.params
         k_values = sorted({int(k) for k in p["k_values"]})
-        if not k_values or k_values[0] < 1:
-            raise HarnessError(f"task {self.name}: k_values must be positive integers, got {p['k_values']}")
-        index = index if index is not None else ExactIndex()
-        exact = bool(getattr(index, "is_exact", False))
+        index = index if index is not None else make_index("exact")
+        exact = bool(index.spec().get("exact"))
         if not exact:
             k_values = [k for k in k_values if k <= int(p["ann_top_k"])]
             if not k_values:
@@ -222,11 +200,11 @@ class RetrievalTask(Task):
             else:
                 # ground truth: exact search on the same embeddings, deep enough for the tie extension
                 t0 = time.perf_counter()
-                gt = ExactIndex(metric=metric).build(corpus)
+                gt = make_index("exact", metric=metric).build(corpus)
                 gt_ids, gt_dist = gt.search(queries, min(n_docs, max(max(k_values), k_rec)), **(
                     {"max_memory_mb": p["max_memory_mb"]} if p["max_memory_mb"] else {}))
                 timings["exact_search"] = time.perf_counter() - t0
-                rec_id, rec_tie = ann_recall(gt_ids, gt_dist, ids, k_rec)
+                rec_id, rec_tie = recall_at_k(gt_ids, gt_dist, ids, k_rec)
                 exact_scores, _, exact_unrounded = self._score(gt_ids, gt_dist, k_values)
                 scores["index_recall_at_10"] = float(rec_id.mean())
                 scores["index_recall_tie_at_10"] = float(rec_tie.mean())
@@ -253,10 +231,8 @@ class RetrievalTask(Task):
         return mteb_rounded(unrounded), per_query, unrounded
 
     def _encode_queries(self, model, normalize: bool) -> np.ndarray:
-        vecs = np.asarray(model.encode(self.query_texts, role="query", batch_size=self.params["batch_size"]))
-        vecs = _checked(vecs, len(self.query_texts), model, self._where["queries"], self.query_ids, self.query_lines,
-                        "query")
-        return _normalized(vecs, self._where["queries"], self.query_ids, self.query_lines, "query") if normalize else vecs
+        vecs = model.encode(self.query_texts, role="query", batch_size=self.params["batch_size"])
+        return self._checked(vecs, model, "query", self.query_ids, self.query_lines, 0, len(self.query_ids), normalize)
 
     def _encode_corpus(self, model, path: Path, normalize: bool) -> np.ndarray:
         """Encode documents chunk by chunk into a float32 memmap at `path` (read-only when returned)."""
@@ -265,20 +241,28 @@ class RetrievalTask(Task):
         out = None
         for s in range(0, n, step):
             e = min(n, s + step)
-            vecs = np.asarray(model.encode(self.doc_texts[s:e], role="document", batch_size=self.params["batch_size"]))
-            ids, lines = self.doc_ids[s:e], self.doc_lines[s:e]
-            vecs = _checked(vecs, e - s, model, self._where["corpus"], ids, lines, "document")
-            if normalize:
-                vecs = _normalized(vecs, self._where["corpus"], ids, lines, "document")
+            vecs = model.encode(self.doc_texts[s:e], role="document", batch_size=self.params["batch_size"])
+            vecs = self._checked(vecs, model, "document", self.doc_ids, self.doc_lines, s, e, normalize,
+                                 dim=None if out is None else out.shape[1])
             if out is None:
                 out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, vecs.shape[1]))
-            elif vecs.shape[1] != out.shape[1]:
-                raise EmbeddingError(f"model {model.meta.get('name')!r} returned dim {vecs.shape[1]} for documents "
-                                     f"{s}..{e - 1} but dim {out.shape[1]} before")
             out[s:e] = vecs
         out.flush()
         del out
-        return np.load(path, mmap_mode="r")
+        return load_npy(path, "corpus embeddings", mmap=True)
+
+    def _checked(self, vecs, model, what: str, ids, lines, start: int, stop: int, normalize: bool,
+                 dim: int | None = None) -> np.ndarray:
+        """harness.vectors' check (and unit rows when cosine) of the vectors of queries or documents
+        start..stop-1; an error names the id and its line in the data file."""
+        where = self._where["queries" if what == "query" else "corpus"]
+
+        def locate(row: int) -> str:
+            return f"{what} {ids[start + row]!r}, {where} line {lines[start + row]}"
+
+        label = f"model {model.meta.get('name', 'model')!r} {what} vectors"
+        vecs = check_matrix(vecs, label, rows=stop - start, dim=dim, locate=locate)
+        return unit_rows(vecs, label, locate=locate) if normalize else vecs
 
 
 def _metric_for(meta: dict) -> tuple[str, bool]:
@@ -291,105 +275,6 @@ def _metric_for(meta: dict) -> tuple[str, bool]:
     if sim in ("euclidean", "l2"):
         return "l2", False
     raise HarnessError(f"model {meta.get('name')!r}: unsupported similarity {sim!r} (cosine, dot or euclidean)")
-
-
-def _checked(vecs, n_expected, model, where, ids, lines, what) -> np.ndarray:
-    name = model.meta.get("name", "model")
-    if vecs.ndim != 2 or vecs.shape[0] != n_expected:
-        raise EmbeddingError(f"model {name!r} returned shape {vecs.shape} for {n_expected} {what} texts")
-    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    bad = ~np.isfinite(vecs).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"model {name!r} returned a non-finite vector (NaN/Inf) for {what} {ids[i]!r} "
-                        f"({int(bad.sum())} such {what} vector(s) in this batch)", where, lines[i])
-    return vecs
-
-
-def _normalized(vecs, where, ids, lines, what) -> np.ndarray:
-    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    zero = norms[:, 0] == 0
-    if zero.any():
-        i = int(np.flatnonzero(zero)[0])
-        raise DataError(f"{what} {ids[i]!r} has a zero embedding; cosine similarity is undefined for it", where,
-                        lines[i])
-    return (vecs / norms).astype(np.float32, copy=False)
-
-
-def _read_records(path: Path, what: str, with_title: bool) -> list[tuple[str, str, str, int]]:
-    """(id, title, text, line) per JSONL row; duplicate ids are an error naming id and both lines."""
-    out = []
-    for lineno, obj in read_jsonl(path, required=("_id", "text")):
-        rid = obj["_id"]
-        if isinstance(rid, bool) or not isinstance(rid, (str, int)):
-            raise DataError(f"field '_id' must be a string, got {type(rid).__name__}", path, lineno)
-        text = obj["text"]
-        title = obj.get("title") if with_title else ""
-        if not isinstance(text, str):
-            raise DataError(f"field 'text' is not a string ({type(text).__name__})", path, lineno)
-        if title is None:
-            title = ""
-        if not isinstance(title, str):
-            raise DataError(f"field 'title' is not a string ({type(title).__name__})", path, lineno)
-        out.append((str(rid), title, text, lineno))
-    _check_unique(out, path, what)
-    return out
-
-
-def _check_unique(records, path, what: str) -> None:
-    first: dict[str, int] = {}
-    for rid, _, _, lineno in records:
-        if rid in first:
-            raise DataError(f"duplicate {what} id {rid!r} (first at line {first[rid]})", path, lineno)
-        first[rid] = lineno
-
-
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """BEIR qrels: optional header, then `query-id<TAB>corpus-id<TAB>score` (integer grade)."""
-    qrels: dict[str, dict[str, int]] = {}
-    seen_at: dict[tuple[str, str], int] = {}
-    repeated = 0
-    first = True
-    for lineno, cols in read_tsv_rows(path, comment="", min_cols=1):
-        if len(cols) != 3:
-            raise DataError(f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}",
-                            path, lineno)
-        qid, did, raw = (c.strip() for c in cols)
-        if first and not _is_number(raw):
-            first = False
-            continue  # header line
-        first = False
-        if not qid or not did:
-            raise DataError("empty query-id or corpus-id", path, lineno)
-        try:
-            grade = float(raw)
-        except ValueError:
-            raise DataError(f"score is not a number: {raw!r}", path, lineno) from None
-        if not np.isfinite(grade) or grade != int(grade):
-            raise DataError(f"score must be an integer relevance grade, got {raw!r}", path, lineno)
-        grade = int(grade)
-        key = (qid, did)
-        if key in seen_at:
-            if qrels[qid][did] != grade:
-                raise DataError(f"conflicting grades for query {qid!r} / document {did!r}: {qrels[qid][did]} at line "
-                                f"{seen_at[key]}, {grade} here", path, lineno)
-            repeated += 1
-            continue
-        seen_at[key] = lineno
-        qrels.setdefault(qid, {})[did] = grade
-    if repeated:
-        warnings.warn(RetrievalDataWarning(f"{path}: {repeated} repeated qrels row(s) ignored"), stacklevel=3)
-    if not qrels:
-        raise DataError("no qrels rows", path)
-    return qrels
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 # -- registry factories (MTEB names; hub ids and revisions as mteb 2.26.24 pins them) ---------------

@@ -24,9 +24,9 @@ import numpy as np
 from harness.data import DatasetRecord, task_folder
 from harness.errors import DataError
 
-from .base import DESCRIPTIVE, ScoreRule, Task, TaskOutput
+from .base import TaskOutput
 from .metrics.bias import DEFAULT_N_SAMPLES, DEFAULT_SEED, MAX_LOST_FRACTION, BiasWarning
-from .weat import SET_ROLES, check_common_params, embed_tests, run_test, select_tests, summary_scores
+from .weat import SET_ROLES, BiasTask, check_common_params, embed_tests, run_test, select_tests, summary_scores
 
 FOLDER = "seat"
 TEMPLATES_PATH = Path(__file__).resolve().parent / "data" / "seat_templates.json"
@@ -137,16 +137,11 @@ def as_sets(obj: dict) -> dict[str, tuple[str, list[str]]]:
     return {role: (str(obj[k].get("category", k)), list(obj[k]["examples"])) for role, k in zip(SET_ROLES, FILE_KEYS)}
 
 
-class SEATTask(Task):
+class SEATTask(BiasTask):
     name = "SEAT"
-    type = "bias"
     main_score = "mean_abs_effect_size"
-    title = "Bias"
-    score_rules = (ScoreRule("*p_value*", DESCRIPTIVE, 0.02),      # Monte-Carlo p-values move with the sample
-                   ScoreRule("*", DESCRIPTIVE, 0.01))              # effect sizes, direct bias (descriptive)
     plots = ("tasks.plots.bias:plot_effect_sizes",)
     version = 1
-    split = "all"
     seed = DEFAULT_SEED
 
     def default_params(self):

@@ -7,9 +7,9 @@ Sidecar `singular_values`: the raw singular values behind RankMe (the report plo
 """
 from __future__ import annotations
 
-
+from . import params as check
 from .base import DESCRIPTIVE, ScoreRule, TaskOutput
-from .intrinsic_dimension import MODEL_VECTORS, GeometryTask
+from .intrinsic_dimension import GeometryTask, source_factories
 
 
 class SpectrumTask(GeometryTask):
@@ -23,21 +23,19 @@ class SpectrumTask(GeometryTask):
     def default_params(self):
         return {"max_rows": 25_600, "eps": 1e-7, "center": False, "batch_size": None}
 
+    def check_params(self) -> None:
+        super().check_params()
+        check.integer(self, "max_rows", 2, optional=True)
+        check.number(self, "eps", 0.0)
+        check.flag(self, "center")
+
     def evaluate(self, model, index=None) -> TaskOutput:
         from .metrics.spectrum import spectrum_metrics
         p = self.params
-        Z = self.vectors(model)
-        rows, info = self.usable_rows(Z, p["max_rows"])   # sampled here, with the task seed
+        Z, rows, info = self.usable_rows(self.vectors(model), p["max_rows"])   # sampled here, with the task seed
         scores, sv = spectrum_metrics(Z[rows], eps=p["eps"], center=p["center"], max_rows=None)
         return TaskOutput(scores=scores, details={**info, "centered": bool(p["center"])},
                           sidecars={"singular_values": sv})
 
 
-def _factory(source: str):
-    return lambda: SpectrumTask(f"Spectrum-{source}", source)
-
-
-banking77 = _factory("Banking77")
-emotion = _factory("Emotion")
-scifact = _factory("SciFact")
-model_vectors = _factory(MODEL_VECTORS)
+banking77, emotion, scifact, model_vectors = source_factories(SpectrumTask, "Spectrum")

@@ -16,6 +16,7 @@ import numpy as np
 from harness.data import (DatasetRecord, as_float, hub_available, no_data_root_error, read_jsonl,
                           require_dir, require_rows)
 from harness.errors import DataError
+from harness.vectors import check_matrix, check_nonzero
 
 from .base import Task, TaskOutput
 
@@ -76,7 +77,8 @@ class STSTask(Task):
 
     def evaluate(self, model, index=None) -> TaskOutput:
         s1, s2, gold = self.pairs
-        emb = model.encode(s1 + s2, role=None, batch_size=self.params.get("batch_size"))
+        emb = check_matrix(model.encode(s1 + s2, role=None, batch_size=self.params["batch_size"]),
+                           f"model {model.meta.get('name')!r} vectors", rows=2 * len(s1), dtype=None)
         e1, e2 = emb[: len(s1)], emb[len(s1):]
         gold01 = (gold - self.min_score) / (self.max_score - self.min_score)
         scores = sts_scores(e1, e2, gold01)
@@ -84,21 +86,23 @@ class STSTask(Task):
 
 
 def sts_scores(e1: np.ndarray, e2: np.ndarray, gold: np.ndarray) -> dict:
-    """Pearson/Spearman of cosine, -Manhattan, -Euclidean (and model similarity = cosine), as mteb."""
-    from scipy.stats import pearsonr, spearmanr
-    from sklearn.metrics.pairwise import (paired_cosine_distances, paired_euclidean_distances,
-                                          paired_manhattan_distances)
-    zero = ~np.any(e1, axis=1) | ~np.any(e2, axis=1)
-    if zero.any():
-        raise DataError(f"cosine similarity is undefined for zero vectors ({int(zero.sum())} pair(s), first at "
-                        f"pair {int(np.flatnonzero(zero)[0])})", "embeddings")
-    preds = {"cosine": 1 - paired_cosine_distances(e1, e2),
-             "manhattan": -paired_manhattan_distances(e1, e2),
-             "euclidean": -paired_euclidean_distances(e1, e2)}
+    """Pearson/Spearman of cosine, -Manhattan, -Euclidean (and model similarity = cosine), as mteb, whose
+    sklearn paired distances these formulas are (numpy here: the warm path imports neither sklearn nor
+    scipy.stats)."""
+    from .metrics.correlation import pearson, spearman
+    check_nonzero(e1, "STS sentence1 vectors (row = pair)")
+    check_nonzero(e2, "STS sentence2 vectors (row = pair)")
+    def sq_norms(x):   # sklearn's row_norms(x, squared=True): einsum, same summation order, same bits
+        return np.einsum("ij,ij->i", x, x)
+
+    u1, u2 = e1 / np.sqrt(sq_norms(e1))[:, None], e2 / np.sqrt(sq_norms(e2))[:, None]   # sklearn normalize
+    preds = {"cosine": 1 - 0.5 * sq_norms(u1 - u2),      # 1 - sklearn paired_cosine_distances
+             "manhattan": -np.abs(e1 - e2).sum(axis=-1),
+             "euclidean": -np.sqrt(sq_norms(e1 - e2))}
     out = {}
     for kind, p in preds.items():
-        out[f"{kind}_pearson"] = float(pearsonr(gold, p)[0])
-        out[f"{kind}_spearman"] = float(spearmanr(gold, p)[0])
+        out[f"{kind}_pearson"] = pearson(gold, p)
+        out[f"{kind}_spearman"] = spearman(gold, p)
     out["pearson"], out["spearman"] = out["cosine_pearson"], out["cosine_spearman"]
     return out
 

@@ -34,6 +34,8 @@ import numpy as np
 
 from harness.data import DatasetRecord
 from harness.errors import DataError, HarnessError
+from harness.io import load_npy
+from harness.vectors import check_matrix
 
 KINDS = ("gram_schmidt", "gmm", "beir", "word_vectors", "npy", "model")
 
@@ -87,23 +89,15 @@ def gmm_points(m: int, centers: int, dim: int, spread: float, rng: np.random.Gen
 
 # -- checks -----------------------------------------------------------------------------------------
 def as_vectors(arr, what: str, notes: list[str]) -> np.ndarray:
-    """C-contiguous float32 (n, d), finite; a conversion is noted, never silent."""
+    """harness.vectors.check_matrix (C-contiguous float32, finite, at least one row); a conversion is noted,
+    never silent."""
     a = np.asarray(arr)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise HarnessError(f"{what}: expected a non-empty 2-D array (rows = vectors), got shape {a.shape}")
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise HarnessError(f"{what}: expected numbers, got dtype {a.dtype}")
-    if a.dtype != np.float32 or not a.flags.c_contiguous:
-        why = []
-        if a.dtype != np.float32:
-            why.append(f"dtype {a.dtype}")
-        if not a.flags.c_contiguous:
-            why.append("non-contiguous layout")
+    out = check_matrix(a, what, min_rows=1)
+    if out is not a:
+        why = ([f"dtype {a.dtype}"] if a.dtype != np.float32 else []) + \
+              (["non-contiguous layout"] if not a.flags.c_contiguous else [])
         notes.append(f"{what}: converted to C-contiguous float32 ({', '.join(why)})")
-        a = np.ascontiguousarray(a, dtype=np.float32)
-    from adapters.indexes.base import check_finite
-    check_finite(a, what)
-    return a
+    return out
 
 
 def holdout(x: np.ndarray, nq: int, seed: int, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,15 +109,6 @@ def holdout(x: np.ndarray, nq: int, seed: int, what: str) -> tuple[np.ndarray, n
     picked[np.random.default_rng(seed).permutation(n)[:nq]] = True
     keep = np.flatnonzero(~picked)
     return np.ascontiguousarray(x[keep]), np.ascontiguousarray(x[picked]), keep
-
-
-def _load_npy(path: Path, what: str) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:
-        raise DataError(f"{what}: not a plain numeric .npy (pickled objects are refused): {e}", path) from None
-    except OSError as e:
-        raise DataError(f"{what}: cannot read .npy: {e}", path) from None
 
 
 def _int(spec: dict, key: str, default=None, minimum: int = 1) -> int:
@@ -210,7 +195,7 @@ def _word_vectors(spec, data_root) -> PendingSource:
 
     def make(model):
         notes: list[str] = []
-        x = as_vectors(_load_npy(npy, "word vectors"), f"{npy}", notes)
+        x = as_vectors(load_npy(npy, "word vectors", mmap=True), f"{npy}", notes)
         base, queries, rows = holdout(x, nq, seed, str(npy))
         return VectorSource(f"{root.name} (nq={nq} held out, seed {seed})", base, queries, notes=notes,
                             info={"folder": root.name, "n": len(base), "nq": nq, "dim": int(x.shape[1]),
@@ -233,16 +218,16 @@ def _npy(spec, data_root) -> PendingSource:
 
     def make(model):
         notes: list[str] = []
-        x = as_vectors(_load_npy(files["base"], "base vectors"), str(files["base"]), notes)
+        x = as_vectors(load_npy(files["base"], "base vectors", mmap=True), str(files["base"]), notes)
         labels = None
         if "labels" in files:
-            labels = np.asarray(_load_npy(files["labels"], "labels"))
+            labels = np.asarray(load_npy(files["labels"], "labels", mmap=True))
             if labels.ndim != 1 or len(labels) != len(x):
                 raise DataError(f"labels must be 1-D with one label per base row ({len(x)}), got shape "
                                 f"{labels.shape}", files["labels"])
         if "queries" in files:
             base, rows = x, np.arange(len(x))
-            queries = as_vectors(_load_npy(files["queries"], "queries"), str(files["queries"]), notes)
+            queries = as_vectors(load_npy(files["queries"], "queries", mmap=True), str(files["queries"]), notes)
             if queries.shape[1] != x.shape[1]:
                 raise DataError(f"queries have dim {queries.shape[1]}, base vectors {x.shape[1]}", files["queries"])
         else:

@@ -148,6 +148,10 @@ def check_common_params(params: dict) -> None:
         raise HarnessError(f"param n_samples must be at least 2, got {params['n_samples']!r}")
     if not 0 <= float(params["max_lost"]) < 1:
         raise HarnessError(f"param max_lost must be in [0, 1), got {params['max_lost']!r}")
+    if params["ddof"] not in (0, 1) or isinstance(params["ddof"], bool):
+        raise HarnessError(f"param ddof must be one of (0, 1), got {params['ddof']!r}")
+    if not isinstance(params["parametric"], bool):
+        raise HarnessError(f"param parametric must be true or false, got {params['parametric']!r}")
 
 
 def select_tests(available: dict, wanted, what: str) -> dict:
@@ -161,16 +165,21 @@ def select_tests(available: dict, wanted, what: str) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- task
-class WEATTask(Task):
-    name = "WEAT"
+class BiasTask(Task):
+    """What WEAT, SEAT and DirectBias declare alike: descriptive figures (a bias measure has no "better"
+    for the leaderboard to rank), gated against a baseline with these tolerances."""
     type = "bias"
-    main_score = "mean_abs_effect_size"
     title = "Bias"
     score_rules = (ScoreRule("*p_value*", DESCRIPTIVE, 0.02),      # Monte-Carlo p-values move with the sample
                    ScoreRule("*", DESCRIPTIVE, 0.01))              # effect sizes, direct bias (descriptive)
+    split = "all"
+
+
+class WEATTask(BiasTask):
+    name = "WEAT"
+    main_score = "mean_abs_effect_size"
     plots = ("tasks.plots.bias:plot_effect_sizes",)
     version = 1
-    split = "all"
     seed = DEFAULT_SEED  # sent-bias's default seed
 
     def default_params(self):

@@ -39,7 +39,7 @@ class WordSimilarityTask(Task):
         return rec
 
     def evaluate(self, model, index=None) -> TaskOutput:
-        from scipy.stats import pearsonr, spearmanr
+        from .metrics.correlation import pearson, spearman
         w1 = [r[0] for r in self.rows]
         w2 = [r[1] for r in self.rows]
         gold = np.array([r[2] for r in self.rows])
@@ -58,8 +58,7 @@ class WordSimilarityTask(Task):
         a, b = v1[covered].astype(np.float64), v2[covered].astype(np.float64)
         cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         oov = [f"{x}/{y}" for x, y, c in zip(w1, w2, covered) if not c]
-        scores = {"spearman": float(spearmanr(gold[covered], cos)[0]),
-                  "pearson": float(pearsonr(gold[covered], cos)[0]),
+        scores = {"spearman": spearman(gold[covered], cos), "pearson": pearson(gold[covered], cos),
                   "coverage": n / len(w1)}
         return TaskOutput(scores=scores, details={"n_pairs": len(w1), "n_covered": n, "n_oov_pairs": len(oov),
                                                   "oov_pairs": oov[:50]})

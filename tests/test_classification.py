@@ -14,7 +14,7 @@ import pytest
 
 from tasks.classification import ClassificationTask, ClassificationWarning
 from tasks.metrics.classification import classification_scores, knn_predict, undersample
-from harness.errors import DataError
+from harness.errors import DataError, HarnessError
 
 REFERENCE = "mteb_reference/all-MiniLM-L6-v2"
 
@@ -206,8 +206,26 @@ def test_missing_split_file_and_unknown_method(tmp_path):
     root = write_set(tmp_path / "toy", {"train": rows["train"]})
     with pytest.raises(DataError, match=r"test\.jsonl: file not found"):
         make_task(root)
-    with pytest.raises(ValueError, match="logreg, knn"):
-        ClassificationTask("Toy", "toy", method="svm")
+    with pytest.raises(ValueError, match="'method' = 'svm' is not valid; valid: logreg, knn"):
+        ClassificationTask("Toy", "toy", method="svm").load(root)
+
+
+def test_behaviour_comes_from_params_only(tmp_path):
+    """--task-params {"method": "knn"} on a logreg task runs the kNN probe, and the result says so."""
+    from sklearn.neighbors import KNeighborsClassifier
+    rows, model = synthetic_set()
+    task = make_task(write_set(tmp_path / "toy", rows))
+    task.set_params(method="knn", samples_per_label=None, k=3)
+    out = task.evaluate(model)
+    assert out.details["method"] == "knn" and out.details["n_experiments"] == 1
+    y_train, y_test, _, _ = task.check_inputs()
+    x_tr = model.encode([r["text"] for r in rows["train"]])
+    x_te = model.encode([r["text"] for r in rows["test"]])
+    ref = KNeighborsClassifier(n_neighbors=3, metric="cosine", algorithm="brute").fit(x_tr, y_train).predict(x_te)
+    assert out.scores["accuracy"] == pytest.approx(np.mean(ref == y_test), abs=1e-12)
+    bad = ClassificationTask("Toy", "toy", samples_per_label=None)   # only kNN may use the whole train split
+    with pytest.raises(HarnessError, match="'samples_per_label' = None is not valid; valid: an integer >= 1"):
+        bad.load(write_set(tmp_path / "x" / "toy", rows))
 
 
 # --- real data: published numbers and mteb parity (MiniLM through the shared cache) ---------------

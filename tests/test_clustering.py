@@ -167,9 +167,12 @@ def test_missing_field_names_file_and_line(tmp_path, field):
 
 
 def test_unknown_protocol_and_too_small_bootstrap(tmp_path):
-    with pytest.raises(HarnessError, match="legacy, fast"):
-        ClusteringTask("Toy", "toy", protocol="spectral")
     rows, model = synthetic_rows()
+    with pytest.raises(HarnessError, match="'protocol' = 'spectral' is not valid; valid: legacy, fast"):
+        ClusteringTask("Toy", "toy", protocol="spectral").load(write_split(tmp_path / "p" / "toy", rows))
+    with pytest.raises(HarnessError, match="at most one of max_fraction_to_embed"):
+        ClusteringTask("Toy", "toy", max_fraction_to_embed=0.5, max_documents_to_embed=3).load(
+            write_split(tmp_path / "m" / "toy", rows))
     task = ClusteringTask("Toy", "toy", protocol="fast", sample_size=3)
     task.load(write_split(tmp_path / "toy", rows))
     with pytest.raises(HarnessError, match=r"sample_size=3 is below the number of labels \(4\)"):

@@ -111,11 +111,19 @@ def test_bad_vectors_are_named(tmp_path):
     from adapters.models.precomputed import PrecomputedModel
     X = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
     X[12, 3] = np.nan
-    model = PrecomputedModel(X, [str(i) for i in range(50)], name="bad")
+    with pytest.raises(HarnessError, match=r"NaN or Inf\) in row 12 \(key '12'"):   # the adapter refuses it
+        PrecomputedModel(X, [str(i) for i in range(50)], name="bad")
+
+    class RawTable:   # an adapter that does not check its own table: the task still names the row
+        meta = {"name": "bad"}
+
+        def all_vectors(self):
+            return X
+    model = RawTable()
     for name in ("IntrinsicDimension-ModelVectors", "Spectrum-ModelVectors"):
         task = registry.make_task(name)
         task.load(None)
-        with pytest.raises(HarnessError, match="row 12 has NaN or Inf"):
+        with pytest.raises(HarnessError, match=r"NaN or Inf\) in row 12"):
             task.evaluate(model)
     task = registry.make_task("IntrinsicDimension-ModelVectors")
     task.load(None)
@@ -133,6 +141,45 @@ def test_duplicate_vectors_counted(tmp_path):
         out = task.evaluate(PrecomputedModel(X, [str(i) for i in range(len(X))], name="dups"))
     assert out.details["n_duplicate_vectors_dropped"] == 5 and out.scores["n_points"] == 200
     np.testing.assert_array_equal(out.sidecars["lid"][200:], out.sidecars["lid"][:5])
+    dup = out.details["near_duplicates"]
+    assert dup["n_dropped"] == 5 and dup["groups"] == [[i, 200 + i] for i in range(5)] and dup["rel_tol"] == 1e-4
+    assert "rel_tol * max" in dup["rule"] and "examples" not in dup     # a vector table has no texts
+
+
+def test_near_duplicate_texts_are_named(tmp_path):
+    """A text set whose vectors hold a near-copy (last-bit noise): dropped, counted and named by its text."""
+    folder = tmp_path / "banking77"
+    folder.mkdir()
+    texts = [f"text {i}" for i in range(60)]
+    (folder / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    base = np.random.default_rng(0).standard_normal((60, 8)).astype(np.float32)
+    base[41] = base[7] * np.float32(1 + 3e-7)
+
+    class Model:
+        meta = {"name": "m", "dim": 8}
+
+        def encode(self, batch, role=None, batch_size=None):
+            return base[[int(t.split()[1]) for t in batch]]
+
+    task = registry.make_task("IntrinsicDimension-Banking77")
+    task.params.update({"k": 5, "lid_k": 5})
+    task.load(tmp_path)
+    with pytest.warns(UserWarning, match="dropped 1 duplicate row"):
+        out = task.evaluate(Model())
+    dup = out.details["near_duplicates"]
+    assert dup["groups"] == [[7, 41]] and dup["examples"] == [["text 7", "text 41"]]
+    assert out.scores["n_duplicates"] == 1 and out.scores["n_points"] == 59
+
+
+def test_geometry_params_checked_at_load():
+    task = registry.make_task("IntrinsicDimension-ModelVectors")
+    task.set_params(knn_precision="float16")
+    with pytest.raises(HarnessError, match="'knn_precision' = 'float16' is not valid; valid: float32, float64"):
+        task.load(None)
+    task = registry.make_task("Spectrum-ModelVectors")
+    task.set_params(center="yes")
+    with pytest.raises(HarnessError, match="Spectrum-ModelVectors: parameter 'center'"):
+        task.load(None)
 
 
 def test_text_file_errors_name_the_line(tmp_path):

@@ -13,6 +13,9 @@ import pytest
 
 from harness.errors import HarnessError
 from tasks import hnsw_order as ho
+from tasks import insertion_orders as io
+from tasks import neighbours as nb
+from tasks.index_specs import parse_indexes
 from tasks.metrics.ann import recall_at_k
 from tasks.vector_sources import gmm_points, gram_schmidt_points, open_source
 
@@ -48,7 +51,7 @@ def test_table_a_gram_schmidt_intrinsic_dimension():
         perm = rng.permutation(n)            # drawn after the data
         base, q = x[:n], x[n:]
         assert numerical_rank(base[:2000]) == ki   # intrinsic dimension exactly k_i
-        gt_ids, gt_d, _ = ho.ground_truth(base, q, "l2", 10, cache_dir=None)
+        gt_ids, gt_d, _ = nb.ground_truth(base, q, "l2", 10, cache_dir=None)
         index = HnswlibIndex(metric="l2", M=16, ef_construction=128, random_seed=100, num_threads=1)
         ids, _ = index.build(base, order=perm).search(q, 10, ef=40)
         rid, rtie = recall_at_k(gt_ids, gt_d, ids, 10)
@@ -67,14 +70,15 @@ def test_table_a_gram_schmidt_intrinsic_dimension():
 def gmm_table():
     x, labels = gmm_points(51000, 50, 128, 0.6, np.random.default_rng(1))
     base, q, lab = x[:50000], x[50000:], labels[:50000]
-    gt_ids, gt_d, _ = ho.ground_truth(base, q, "l2", 10, cache_dir=None)
-    lid, info = ho.pointwise_lid(base, 20, "l2", cache_dir=None)
-    orders = {"random:0": ho.random_order(50000, 0), "random:1": ho.random_order(50000, 1),
-              "by_category": ho.category_order(lab), "lid_desc": ho.sort_order(lid, descending=True),
-              "lid_asc": ho.sort_order(lid)}
-    records, builds, _, _ = ho.sweep(base, q, gt_ids, gt_d, metric="l2", k=10, orders=orders, libraries=["hnswlib"],
-                                     builds=[{"M": 16, "ef_construction": 128}, {"M": 16, "ef_construction": 64}],
-                                     efs=[10, 40], progress=False)
+    gt_ids, gt_d, _ = nb.ground_truth(base, q, "l2", 10, cache_dir=None)
+    lid, info = nb.pointwise_lid(base, 20, "l2", cache_dir=None)
+    orders = {"random:0": io.random_order(50000, 0), "random:1": io.random_order(50000, 1),
+              "by_category": io.category_order(lab), "lid_desc": io.sort_order(lid, descending=True),
+              "lid_asc": io.sort_order(lid)}
+    records, builds, _, _, _ = ho.sweep(base, q, gt_ids, gt_d, metric="l2", k=10, orders=orders,
+                                        indexes=parse_indexes("t", ["hnswlib"], {"M": 16, "ef_construction": 128}),
+                                        builds=[{"M": 16, "ef_construction": 128}, {"M": 16, "ef_construction": 64}],
+                                        efs=[10, 40], progress=False)
     return records, builds, info
 
 
@@ -118,18 +122,18 @@ def test_hnswlib_determinism_facts_gmm():
 
 # -- orders ---------------------------------------------------------------------------------------------
 def test_order_rules():
-    assert np.array_equal(ho.random_order(10, 3), np.random.default_rng(3).permutation(10))
+    assert np.array_equal(io.random_order(10, 3), np.random.default_rng(3).permutation(10))
     lid = np.array([2.0, 5.0, 2.0, 9.0, 5.0])
-    assert ho.sort_order(lid, descending=True).tolist() == [3, 1, 4, 0, 2]   # stable: ties keep row order
-    assert ho.sort_order(lid).tolist() == [0, 2, 1, 4, 3]
+    assert io.sort_order(lid, descending=True).tolist() == [3, 1, 4, 0, 2]   # stable: ties keep row order
+    assert io.sort_order(lid).tolist() == [0, 2, 1, 4, 3]
     labels = np.array(["b", "a", "b", "c", "a"])
-    assert ho.category_order(labels).tolist() == [1, 4, 0, 2, 3]
-    assert ho.category_order(labels, "first_seen").tolist() == [0, 2, 1, 4, 3]
+    assert io.category_order(labels).tolist() == [1, 4, 0, 2, 3]
+    assert io.category_order(labels, "first_seen").tolist() == [0, 2, 1, 4, 3]
     with pytest.raises(HarnessError):
-        ho.category_order(labels, "random")
+        io.category_order(labels, "random")
     x, lab = gmm_points(600, 4, 8, 0.05, np.random.default_rng(0))
-    km = ho.kmeans_labels(x, 4, 42)
-    assert np.array_equal(km, ho.kmeans_labels(x, 4, 42))          # seeded, one thread: reproducible
+    km = io.kmeans_labels(x, 4, 42)
+    assert np.array_equal(km, io.kmeans_labels(x, 4, 42))          # seeded: reproducible
     assert km.min() >= 0 and km.max() < 4
 
     def wcss(labels):   # within-cluster sum of squares
@@ -138,12 +142,12 @@ def test_order_rules():
 
 
 def test_expand_orders():
-    assert ho.expand_orders("all", False) == ["random", "lid_desc", "lid_asc", "clustered", "given"]
-    assert "by_category" in ho.expand_orders("all", True)
+    assert io.expand_orders("all", False) == ["random", "lid_desc", "lid_asc", "clustered", "given"]
+    assert "by_category" in io.expand_orders("all", True)
     with pytest.raises(HarnessError, match="needs labels"):
-        ho.expand_orders(["by_category"], False)
+        io.expand_orders(["by_category"], False)
     with pytest.raises(HarnessError, match="unknown order"):
-        ho.expand_orders(["lid"], True)
+        io.expand_orders(["lid"], True)
 
 
 # -- the task, small --------------------------------------------------------------------------------------
@@ -158,8 +162,8 @@ def small_task(**params):
 
 def test_task_small_end_to_end_and_ground_truth_reuse(monkeypatch, gt_cache):
     calls = []
-    real = ho.exact_neighbours
-    monkeypatch.setattr(ho, "exact_neighbours", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = nb.exact_neighbours
+    monkeypatch.setattr(nb, "exact_neighbours", lambda *a, **k: calls.append(1) or real(*a, **k))
     out = small_task().evaluate(None)
     d = out.details
     orders = ["random:0", "random:1", "random:2", "random:3", "random:4", "lid_desc", "lid_asc", "by_category",
@@ -170,9 +174,12 @@ def test_task_small_end_to_end_and_ground_truth_reuse(monkeypatch, gt_cache):
     assert out.sidecars["lid"].shape == (1200,)
     for r in d["sweep"]:    # the sidecar row holds that record's per-query recall
         assert out.sidecars["per_query_recall_tie"][r["sidecar_row"]].mean() == pytest.approx(r["recall_tie"], abs=1e-6)
-    faiss_builds = [b for b in d["builds"] if b["library"] == "faiss"]
-    assert all(b["add_chunk_size"] == 12 and b["threads"] == 1 for b in faiss_builds)   # n // 100, recorded
-    assert d["faiss"]["add_chunk_size"] == 12 and d["hnswlib"]["insert_threads"] == 1
+    faiss_builds = [b for b in d["builds"] if b["library"] == "faiss-hnsw"]
+    assert faiss_builds and all(b["add_chunk_size"] == 12 and b["threads"] == 1 for b in faiss_builds)  # n // 100
+    assert all(b["threads"] == 1 for b in d["builds"] if b["library"] == "hnswlib")
+    specs = {i["label"]: i["spec"] for i in d["indexes"]}
+    assert specs["hnswlib"]["build"]["num_threads"] == 1 and specs["hnswlib"]["build"]["random_seed"] == 100
+    assert specs["faiss-hnsw"]["build"]["omp_threads"] == 1 and d["indexes"][1]["query"] == {"omp_threads": 1}
     # effects: against the mean of the 5 random orders of the same (library, build, ef), std ddof=1
     e = next(e for e in d["effects"] if e["library"] == "hnswlib" and e["ef"] == 10 and e["order"] == "lid_desc")
     rand = [r["recall_tie"] for r in d["sweep"] if r["library"] == "hnswlib" and r["ef"] == 10
@@ -189,15 +196,15 @@ def test_task_small_end_to_end_and_ground_truth_reuse(monkeypatch, gt_cache):
     json.dumps(out.details, allow_nan=False)      # strict JSON
 
     # a second run (other orders) reads the cached ground truth and LID: no kNN at all
-    out2 = small_task(orders=["random", "lid_asc"], libraries=["hnswlib"]).evaluate(None)
+    out2 = small_task(orders=["random", "lid_asc"], indexes=["hnswlib"]).evaluate(None)
     assert len(calls) == 1 and out2.details["ground_truth"]["cache_hit"] and out2.details["lid"]["cache_hit"]
     assert list(gt_cache.iterdir())
 
 
 def test_ground_truth_cache_matches_fresh_and_is_plain_npy(gt_cache):
     x, _ = gmm_points(500, 3, 8, 1.0, np.random.default_rng(0))
-    ids1, d1, info1 = ho.ground_truth(x[:450], x[450:], "cosine", 5, cache_dir=gt_cache)
-    ids2, d2, info2 = ho.ground_truth(x[:450], x[450:], "cosine", 5, cache_dir=gt_cache)
+    ids1, d1, info1 = nb.ground_truth(x[:450], x[450:], "cosine", 5, cache_dir=gt_cache)
+    ids2, d2, info2 = nb.ground_truth(x[:450], x[450:], "cosine", 5, cache_dir=gt_cache)
     assert not info1["cache_hit"] and info2["cache_hit"] and info1["depth"] == 15
     np.testing.assert_array_equal(ids1, ids2)
     np.testing.assert_array_equal(d1, d2)
@@ -211,21 +218,20 @@ def test_ground_truth_cache_matches_fresh_and_is_plain_npy(gt_cache):
 def test_given_order_file(tmp_path):
     perm = np.random.default_rng(9).permutation(1200)
     np.save(tmp_path / "order.npy", perm)
-    t = small_task(orders=["random", "given"], libraries=["hnswlib"], given_order=str(tmp_path / "order.npy"))
+    t = small_task(orders=["random", "given"], indexes=["hnswlib"], given_order=str(tmp_path / "order.npy"))
     assert "order.npy" in t.dataset.sha256
     out = t.evaluate(None)
     assert out.details["orders"]["given"]["file"].endswith("order.npy")
     np.save(tmp_path / "bad.npy", np.arange(5))
-    bad = small_task(orders=["random", "given"], libraries=["hnswlib"], given_order=str(tmp_path / "bad.npy"))
+    bad = small_task(orders=["random", "given"], indexes=["hnswlib"], given_order=str(tmp_path / "bad.npy"))
     with pytest.raises(HarnessError, match="bad.npy"):
         bad.evaluate(None)
 
 
 # -- bad input -----------------------------------------------------------------------------------------------
-def test_ef_below_k_is_valueerror():
-    t = small_task(ef=[5, 20])
+def test_ef_below_k_is_valueerror_at_load():
     with pytest.raises(ValueError, match="ef must be >= k"):
-        t.evaluate(None)
+        small_task(ef=[5, 20])
 
 
 def test_k_larger_than_n():
@@ -238,7 +244,7 @@ def test_zero_vector_under_cosine_names_the_row(tmp_path):
     x[17] = 0
     np.save(tmp_path / "x.npy", x)
     t = ho.HNSWInsertionOrder(source={"kind": "npy", "path": str(tmp_path / "x.npy"), "nq": 20, "seed": 0},
-                              metric="cosine", orders=["random"], libraries=["hnswlib"], ef=[10])
+                              metric="cosine", orders=["random"], indexes=["hnswlib"], ef=[10])
     t.load(None)
     with pytest.raises(HarnessError, match="zero vector"):
         t.evaluate(None)
@@ -251,7 +257,7 @@ def test_float64_and_non_contiguous_input_converted_with_a_note(tmp_path):
     x = np.asfortranarray(np.random.default_rng(0).standard_normal((400, 8)))   # float64, F-order
     np.save(tmp_path / "x.npy", x)
     t = ho.HNSWInsertionOrder(source={"kind": "npy", "path": str(tmp_path / "x.npy"), "nq": 40, "seed": 0},
-                              orders=["random", "given"], libraries=["hnswlib"], ef=[10])
+                              orders=["random", "given"], indexes=["hnswlib"], ef=[10])
     t.load(None)
     out = t.evaluate(None)
     assert any("converted to C-contiguous float32" in n and "float64" in n for n in out.details["notes"])
@@ -263,8 +269,12 @@ def test_float64_and_non_contiguous_input_converted_with_a_note(tmp_path):
 def test_bad_params():
     with pytest.raises(HarnessError, match="at least 5 distinct seeds"):
         small_task(random_seeds=[0, 1, 2])
-    with pytest.raises(HarnessError, match="libraries"):
-        small_task(libraries=["annoy"])
+    with pytest.raises(HarnessError, match="unknown index 'annoy'"):
+        small_task(indexes=["annoy"])
+    with pytest.raises(HarnessError, match="'metric' = 'hamming' is not valid; valid: l2, ip, cosine"):
+        small_task(metric="hamming")
+    with pytest.raises(HarnessError, match="unknown order"):
+        small_task(orders=["lid"])
     with pytest.raises(HarnessError, match="builds"):
         small_task(builds=[{"M": 1, "ef_construction": 10}])
 
@@ -328,7 +338,8 @@ def test_registry_variants_and_suites():
         assert t.name == name
     t = registry.make_task("HNSWInsertionOrder-SciFact")
     assert t.params["builds"] == [{"M": 16, "ef_construction": 128}] and t.params["ef"] == [10, 20, 40, 80]
-    assert t.params["libraries"] == ["hnswlib", "faiss"] and t.params["orders"] == "all"
+    assert [i if isinstance(i, str) else i["name"] for i in t.params["indexes"]] == ["hnswlib", "faiss-hnsw"]
+    assert t.params["orders"] == "all" and t.params["main_index"] == "hnswlib"
     assert "HNSWInsertionOrder-SciFact" in registry.suite_tasks("hnsw-order")
     assert registry.suite_tasks("hnsw-order-ci") == ["HNSWInsertionOrder-Synthetic"]
 
@@ -378,7 +389,7 @@ def test_ranking_shift_w2v_zero_query_vectors_score_zero(data_root, w2v):
     """w2v subset: 129 of 323 NFCorpus queries have no known word -> no vector -> nDCG 0, kept in the mean."""
     from harness import registry
     t = registry.make_task("RankingShift-NFCorpus")
-    t.params.update({"libraries": ["hnswlib"], "ef": [40]})
+    t.params.update({"indexes": ["hnswlib"], "ef": [40]})
     t.load(data_root)
     out = t.evaluate(w2v)
     d = out.details
@@ -400,7 +411,7 @@ def test_ranking_shift_minilm_scifact_exact_matches_mteb(data_root, minilm):
     t.load(data_root)
     out = t.evaluate(minilm)
     assert round(out.scores["exact_ndcg_at_10"], 5) == 0.64508
-    for lib in ("hnswlib", "faiss"):
+    for lib in ("hnswlib", "faiss-hnsw"):
         assert out.scores[f"{lib}_recall_tie_at_10"] > 0.9
         assert abs(out.scores[f"{lib}_ndcg_delta"]) < 0.02
     assert out.details["queries_without_vector"] == 0

@@ -11,7 +11,7 @@ from adapters.indexes.faiss_hnsw import FaissHNSWIndex
 from adapters.indexes.hnswlib_index import HnswlibIndex
 from harness import registry
 from harness.errors import HarnessError
-from tasks.metrics.ir import ann_recall
+from tasks.metrics.ann import recall_at_k as ann_recall
 
 
 def low_rank(n, d=32, rank=6, seed=0, normalise=True):
@@ -89,7 +89,7 @@ def test_bad_input_errors(cls):
     with pytest.raises(HarnessError, match="row 17"):
         cls().build(bad)
     idx = cls().build(x)
-    with pytest.raises(HarnessError, match="dimension 16 does not match the index dimension 32"):
+    with pytest.raises(HarnessError, match="dimension 16, expected 32"):
         idx.search(np.ones((2, 16), np.float32), 1)
     with pytest.raises(HarnessError, match="larger than the number of indexed vectors"):
         idx.search(x[:2], 51)
@@ -116,7 +116,8 @@ def test_registry_names_and_spec_stats():
         idx = registry.make_index(name)
         assert isinstance(idx, cls)
         spec = idx.spec()
-        assert spec["name"] == name and set(spec) == {"name", "build", "query"}
+        assert spec["name"] == name and set(spec) == {"name", "exact", "build", "query"}
+        assert spec["exact"] is (name == "exact")
         idx.build(low_rank(120, seed=8))
         st = idx.stats()
         assert {"size_bytes", "build_s", "threads", "n", "dim", "metric"} <= set(st)

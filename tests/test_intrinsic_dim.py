@@ -13,7 +13,8 @@ import pytest
 
 from harness.errors import HarnessError
 from tasks.metrics import intrinsic_dim as ID
-from tasks.metrics.knn import DuplicateRowsWarning, KNNResult, knn, pointwise_lid, unique_rows
+from tasks.metrics.intrinsic_dim import pointwise_lid
+from tasks.metrics.knn import DUPLICATE_REL_TOL, DuplicateRowsWarning, KNNResult, knn
 
 skdim = pytest.importorskip("skdim")
 
@@ -55,12 +56,13 @@ def test_knn_excludes_self_and_sorts(cube):
         np.testing.assert_allclose(r.dists, np.sort(brute, 1)[:, :10], rtol=1e-6 if precision == "float32" else 1e-12)
 
 
-def test_knn_refine_gives_float64_distances(cube):
-    r64 = knn(cube, 10, precision="float64")
-    r = knn(cube, 10, refine=True)          # float32 search, float64 distances of the input rows
-    np.testing.assert_array_equal(r.idx, r64.idx)
-    np.testing.assert_allclose(r.dists, r64.dists, rtol=1e-12)
-    assert r64.k == 10 and r.head(3).k == 3
+def test_float64_precision_gives_float64_distances_of_the_input_rows(cube):
+    r64 = knn(cube, 10, precision="float64")   # same exact float32 search; distances from the float64 rows
+    r32 = knn(cube, 10)
+    np.testing.assert_array_equal(r32.idx, r64.idx)
+    brute = np.sqrt(((cube[:, None, :] - cube[None, :, :]) ** 2).sum(-1))
+    np.testing.assert_allclose(r64.dists, np.take_along_axis(brute, r64.idx, 1), rtol=1e-13)
+    assert r64.k == 10 and r64.head(3).k == 3
 
 
 def test_knn_cosine_is_l2_of_unit_rows(cube):
@@ -97,16 +99,57 @@ def test_duplicates_dropped_with_counted_warning(cube):
 def test_rows_equal_in_float32_are_duplicates_of_the_float32_search(cube):
     X = np.vstack([cube, cube[:1] * (1 + 1e-12)])      # distinct in float64, equal in float32
     with pytest.warns(DuplicateRowsWarning, match="dropped 1 duplicate"):
-        r = knn(X, 5)
+        r = knn(X, 5, rel_tol=0)                       # exact duplicates only
     assert r.dists.min() > 0
-    assert knn(X, 5, precision="float64").n_duplicates == 0
+    assert knn(X, 5, precision="float64", rel_tol=0).n_duplicates == 0
 
 
-def test_unique_rows_keeps_first_occurrence_and_signed_zero():
-    X = np.array([[0.0, 1.0], [-0.0, 1.0], [1.0, 2.0], [1.0, 2.0], [3.0, 3.0]])
-    keep, inverse = unique_rows(X)
-    np.testing.assert_array_equal(keep, [0, 2, 4])
-    np.testing.assert_array_equal(inverse, [0, 0, 1, 1, 2])
+def test_signed_zero_and_first_occurrence_kept():
+    X = np.array([[0.0, 1.0], [-0.0, 1.0], [1.0, 2.0], [1.0, 2.0], [3.0, 3.0], [5.0, 1.0]])
+    with pytest.warns(DuplicateRowsWarning, match="dropped 2 duplicate"):
+        r = knn(X, 1, rel_tol=0)
+    np.testing.assert_array_equal(r.keep, [0, 2, 4, 5])
+    np.testing.assert_array_equal(r.inverse, [0, 0, 1, 1, 2, 3])
+    assert r.duplicates["groups"] == [[0, 1], [2, 3]] and r.duplicates["n_dropped"] == 2
+
+
+# ------------------------------------------------------- near-duplicates (issue 13: same key, same score)
+def test_near_duplicates_within_tolerance_are_one_point(cube):
+    rng = np.random.default_rng(5)
+    norm = np.linalg.norm(cube[10])
+    noisy = cube[10] + 1e-7 * norm * rng.standard_normal(cube.shape[1]) / np.sqrt(cube.shape[1])  # last-bit noise
+    chain = [cube[20] + 0.4 * DUPLICATE_REL_TOL * np.linalg.norm(cube[20]) * e
+             for e in np.eye(cube.shape[1])[:2]]        # two copies within tolerance of row 20 (a group of 3)
+    far = cube[30] + 1e-2 * np.linalg.norm(cube[30]) * np.eye(cube.shape[1])[0]   # a near-paraphrase: distinct
+    X = np.vstack([cube, noisy, *chain, far])
+    with pytest.warns(DuplicateRowsWarning, match=r"dropped 3 duplicate row\(s\) of 1004 .*rel_tol 0.0001"):
+        r = knn(X, 20)
+    assert r.n_points == 1001 and r.duplicates["groups"] == [[10, 1000], [20, 1001, 1002]]
+    assert 0 < r.duplicates["max_rel_distance"] <= DUPLICATE_REL_TOL and r.duplicates["rel_tol"] == 1e-4
+    assert "rel_tol * max" in r.duplicates["rule"]
+    np.testing.assert_array_equal(r.inverse[1000:], [10, 20, 20, 1000])
+
+
+def test_scores_do_not_depend_on_which_copies_are_bit_equal(cube):
+    """The same point encoded in two batches: equal bits in one run, last-bit noise in the other. Exact-equality
+    dedup drops the copy in the first run only (MLE moved, issue 13); the tolerance rule drops it in both."""
+    copies = cube[[3, 7, 11]]
+    noise = 1 + 2e-7 * np.random.default_rng(1).standard_normal(copies.shape)
+    run_a = np.vstack([cube, copies]).astype(np.float32)
+    run_b = np.vstack([cube, copies * noise]).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateRowsWarning)
+        a, b = ID.estimate_all(run_a, 20)[0], ID.estimate_all(run_b, 20)[0]
+        exact_a, exact_b = (ID.mle(knn(x, 20, rel_tol=0)) for x in (run_a, run_b))
+    assert a["n_duplicates"] == b["n_duplicates"] == 3
+    for key in ("mle", "twonn", "lid_mean", "lpca_pr"):
+        assert a[key] == pytest.approx(b[key], rel=1e-9), key
+    assert abs(exact_a - exact_b) > 1e-3      # what exact-equality dedup did
+
+
+def test_duplicate_tolerance_is_checked(cube):
+    with pytest.raises(HarnessError, match="rel_tol must be >= 0"):
+        knn(cube, 5, rel_tol=-1)
 
 
 # ------------------------------------------------------------ exact implementation vs skdim 0.5.0
@@ -246,7 +289,7 @@ def test_nan_and_inf_rows_are_named(cube):
     for bad in (np.nan, np.inf):
         X = cube.copy()
         X[17, 2] = bad
-        with pytest.raises(HarnessError, match="row 17 has NaN or Inf"):
+        with pytest.raises(HarnessError, match=r"NaN or Inf\) in row 17"):
             knn(X, 5)
         with pytest.raises(HarnessError, match="row 17"):
             pointwise_lid(X, 5)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import registry
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError, EmbeddingError, HarnessError
 from tasks.metrics.ir import mrr_per_query, mteb_rounded, pytrec_per_query, ranked, retrieval_scores
 from adapters.indexes.hnswlib_index import HnswlibIndex
 from tasks.retrieval import RetrievalDataWarning, RetrievalTask, from_folder
@@ -63,9 +63,9 @@ def test_scores_average_rounding_and_dropped_queries():
 class HashModel:
     """Deterministic 'embeddings': documents share a topic direction with the query that names them."""
 
-    def __init__(self, dim=16, similarity="cosine", nan_for=None, query_dim=None):
+    def __init__(self, dim=16, similarity="cosine", nan_for=None, query_dim=None, zero_for=None):
         self.meta = {"name": "hash-model", "revision": "1", "dim": dim, "similarity": similarity}
-        self.dim, self.nan_for, self.query_dim = dim, nan_for, query_dim
+        self.dim, self.nan_for, self.query_dim, self.zero_for = dim, nan_for, query_dim, zero_for
 
     def encode(self, texts, *, role=None, batch_size=None):
         dim = self.query_dim if (role == "query" and self.query_dim) else self.dim
@@ -77,6 +77,8 @@ class HashModel:
             out[i, topic % dim] += 1.0
             if self.nan_for and self.nan_for in t:
                 out[i, 0] = np.nan
+            if self.zero_for and self.zero_for in t:
+                out[i] = 0
         return out
 
 
@@ -225,9 +227,10 @@ def test_dim_mismatch_and_non_finite_vectors(tmp_path):
     task.load(None)
     with pytest.raises(HarnessError, match="query embeddings have dim 8 but document embeddings have dim 16"):
         task.evaluate(HashModel(query_dim=8))
-    with pytest.raises(DataError, match="non-finite vector .* document 'd5'") as e:
+    with pytest.raises(EmbeddingError, match=r"non-finite value .* in row 5 \(document 'd5', .*corpus.jsonl line 6\)"):
         task.evaluate(HashModel(nan_for="number 5"))
-    assert e.value.line == 6 and e.value.path.endswith("corpus.jsonl")
+    with pytest.raises(EmbeddingError, match=r"row 3 \(query 'q3', .*queries.jsonl line 4\) is a zero vector"):
+        task.evaluate(HashModel(zero_for="question on topic3"))
     with pytest.raises(HarnessError, match="unsupported similarity"):
         task.evaluate(HashModel(similarity="hamming"))
 

@@ -37,11 +37,11 @@ def test_run_scifact_under_three_indexes(data_root, minilm, embedding_cache, tmp
     exact = res["exact"]
     assert exact["status"] == "ok" and exact["embedding_cache"]["encoded"] == 0   # all vectors from the cache
     assert exact["main_score"] == 0.64508 and exact["scores"]["recall_at_100"] == 0.925
-    assert exact["index"] == {"name": "exact", "build": {"metric": "ip"},
+    assert exact["index"] == {"name": "exact", "exact": True, "build": {"metric": "ip"},
                               "query": {"chunk_size": 50000, "max_memory_mb": None}}
     for name in ("hnswlib", "faiss-hnsw"):
         r = res[name]
-        assert r["status"] == "ok" and r["index"]["name"] == name
+        assert r["status"] == "ok" and r["index"]["name"] == name and r["index"]["exact"] is False
         assert r["index"]["build"]["M"] == 16 and r["index"]["query"]["ef"] == 100
         assert {"size_bytes", "build_s", "threads"} <= set(r["index_stats"])
         assert 0.9 <= r["scores"]["index_recall_at_10"] <= 1.0

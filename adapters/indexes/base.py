@@ -1,20 +1,41 @@
-"""The vector-index protocol and what every adapter shares (input checks, parameter split, ids).
+"""The vector-index protocol, and what every adapter shares (parameter split, input checks, ids).
 
-Protocol (design.md, ann-benchmarks' split of build and query arguments):
+Tasks never import an index library or this package: they call `harness.registry.make_index(name,
+**params)`, so an adapter written as one module plus one line in `harness.registry.INDEXES` (or
+registered by a `$HARNESS_PLUGINS` module) is usable by every task that searches.
 
-- `build(vectors, ids=None, *, order=None, **build_params)`: index `vectors` (n, d). `ids` are the
-  int64 labels returned by `search` (default: row numbers). `order` is a permutation of
-  0..n-1 giving the insertion order (graph indexes honour it; exact search ignores it).
-- `search(queries, k, **query_params) -> (ids, distances)`, both (n_queries, k), best first.
-  Distances are "smaller is closer" in the index metric: `l2` gives squared L2, `ip` and
-  `cosine` give the *negative* inner product (an exact sign flip of the library's float32 score,
-  so ranking scores are `-distances` with no rounding). A slot with no result holds id -1 and
-  distance +inf. Query parameters (ef, chunk size) change per call: no rebuild.
+What an adapter implements (subclass `VectorIndex`; fill three hooks and two tables):
+
+- `name` (the registry name) and `is_exact` (True only for exhaustive search; `spec()["exact"]`
+  tells the report and the retrieval task an exact job from an ANN one).
+- `BUILD_DEFAULTS` / `QUERY_DEFAULTS`: every parameter with its default. `metric` ("ip", "cosine",
+  "l2") is a build parameter of every index. Parameters given to the constructor (what
+  `make_index(name, **params)` passes) are split by these tables; an unknown one is an error listing
+  the valid ones. A name in both tables is a build parameter at construction; search calls may
+  still pass it as a query parameter.
+- `_build(x, order, params) -> positions | None`: index the checked float32 rows `x` (C-contiguous,
+  finite, unit rows under cosine); `order` is None (row order) or a checked permutation of 0..n-1
+  to insert in; return the row of `x` at each library position (None: position = row).
+- `_search(q, k, params) -> (positions, distances)`: both (n_queries, k), best first, distances
+  "smaller is closer" (`l2`: squared L2; `ip` / `cosine`: the negative inner product, an exact sign
+  flip of the library's float32 score); position -1 marks an empty slot.
+- `_build_stats() -> dict`: at least `size_bytes` and `threads` (and `library`).
+
+What the caller gets (this class does the rest):
+
+- `build(vectors, ids=None, *, order=None, **build_params)`: `ids` are the int64 labels `search`
+  returns (default: row numbers); `order` is honoured by graph indexes (exact search ignores it).
+- `search(queries, k, **query_params) -> (ids, distances)`, both (n_queries, k); an empty slot holds
+  id -1 and distance +inf. Query parameters change per call: an ef sweep needs no rebuild.
 - `stats() -> dict`: size_bytes, build_s, threads, n, dim, metric (and adapter extras).
-- `spec() -> dict`: {"name", "build": {...}, "query": {...}}: what defines the index in a job key.
+- `spec() -> dict`: {"name", "exact", "build": {...}, "query": {...}}: what defines the index in a
+  job key and a result file.
 
-Parameters given to the constructor are split into build and query parameters by the adapter's
-`BUILD_DEFAULTS` / `QUERY_DEFAULTS`; an unknown name is an error listing the valid ones.
+Which tasks use which parameters: retrieval builds with `metric` and searches with no query
+parameter (the adapter's defaults); HNSWInsertionOrder and RankingShift build with `metric`, `M`
+and `ef_construction` (their build grid) and an insertion `order`, and sweep the query parameter
+`ef` (>= k; an index that does not know these names is refused with the list of valid ones).
+Per-index extras (threads, seeds, chunk sizes) come from the task's index specs.
 """
 from __future__ import annotations
 
@@ -24,56 +45,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.vectors import check_matrix, unit_rows
 
 METRICS = ("ip", "cosine", "l2")
 
 
 class IndexParamError(HarnessError):
     """A bad index parameter (unknown name, ef < k, k > n). A ValueError, as methods.md asks."""
-
-
-def as_float32_matrix(x, what: str, dim: int | None = None) -> np.ndarray:
-    """C-contiguous float32 (n, d) with finite values; errors name the first bad row.
-
-    A C-contiguous float32 input (a memmap included) is returned as is, never copied.
-    """
-    arr = np.asarray(x)
-    if arr.ndim != 2:
-        raise HarnessError(f"{what}: expected a 2-D array (n, dim), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise HarnessError(f"{what}: expected real numbers, got dtype {arr.dtype}")
-    if dim is not None and arr.shape[1] != dim:
-        raise HarnessError(f"{what}: dimension {arr.shape[1]} does not match the index dimension {dim}")
-    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-    check_finite(arr, what)
-    return arr
-
-
-def check_finite(arr: np.ndarray, what: str, block: int = 65536) -> None:
-    """Reject NaN/Inf, naming the first bad row; reads in blocks so a memmap is not loaded whole."""
-    for s in range(0, len(arr), block):
-        part = arr[s:s + block]
-        bad = ~np.isfinite(part).all(axis=1)
-        if bad.any():
-            row = s + int(np.flatnonzero(bad)[0])
-            raise HarnessError(f"{what}: non-finite value (NaN or Inf) in row {row}")
-
-
-def check_nonzero(arr: np.ndarray, what: str, block: int = 65536) -> None:
-    """Cosine is undefined for a zero vector: raise, naming the row (methods.md conventions)."""
-    for s in range(0, len(arr), block):
-        zero = ~np.any(arr[s:s + block], axis=1)
-        if zero.any():
-            row = s + int(np.flatnonzero(zero)[0])
-            raise HarnessError(f"{what}: row {row} is a zero vector; cosine similarity is undefined for it")
-
-
-def normalize_rows(arr: np.ndarray, what: str) -> np.ndarray:
-    """L2-normalised float32 copy (zero rows are an error)."""
-    check_nonzero(arr, what)
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
 
 def check_order(order, n: int) -> np.ndarray:
@@ -145,11 +123,10 @@ class VectorIndex:
                 raise IndexParamError(self._unknown(key, build=True))
         params = {**self.build_params, **build_params}
         self._check_metric(params["metric"])
-        x = as_float32_matrix(vectors, f"{self.name} index: vectors")
+        what = f"{self.name} index: vectors"
+        x = unit_rows(vectors, what) if params["metric"] == "cosine" else check_matrix(vectors, what)
         if len(x) == 0:
             raise HarnessError(f"{self.name} index: cannot build on 0 vectors")
-        if params["metric"] == "cosine":
-            x = normalize_rows(x, f"{self.name} index: vectors")
         ids_arr = check_ids(ids, len(x))
         perm = check_order(order, len(x)) if order is not None else None
         self.build_params = params
@@ -174,9 +151,10 @@ class VectorIndex:
             raise IndexParamError(f"k must be >= 1 (k={k})")
         if k > self.n:
             raise IndexParamError(f"k={k} is larger than the number of indexed vectors ({self.n})")
-        q = as_float32_matrix(queries, f"{self.name} index: queries", dim=self.dim)
+        what = f"{self.name} index: queries"
+        q = check_matrix(queries, what, dim=self.dim)
         if self.build_params["metric"] == "cosine":
-            q = normalize_rows(q, f"{self.name} index: queries")
+            q = unit_rows(q, what)
         if len(q) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
         positions, distances = self._search(q, k, params)
@@ -188,7 +166,8 @@ class VectorIndex:
         return dict(self._stats)
 
     def spec(self) -> dict:
-        return {"name": self.name, "build": dict(self.build_params), "query": dict(self.query_params)}
+        return {"name": self.name, "exact": bool(self.is_exact), "build": dict(self.build_params),
+                "query": dict(self.query_params)}
 
     # -- adapter hooks ----------------------------------------------------------------------------
     def _build(self, x: np.ndarray, order: np.ndarray | None, params: dict) -> np.ndarray | None:

@@ -4,15 +4,16 @@
   (big-ann-benchmarks' rule with a *relative* tolerance: the ground truth is extended past position
   k with every id whose distance is within `rel_tol * max(1, |D_k|)` of the k-th distance). Missing
   results (id -1, or fewer than k columns) count as misses; duplicate returned ids raise. Vectorised
-  over queries (blocks of `block` queries), so a 10^4-query sweep costs milliseconds; it agrees with
-  the per-query loop `tasks.metrics.ir.ann_recall` (tests check both on the same inputs).
+  over queries (blocks of `block` queries), so a 10^4-query sweep costs milliseconds; the tests check
+  it against a per-query loop on the same inputs. Every task's ANN recall (retrieval, HNSW insertion
+  order, ranking shift) is this one function.
 - `overall_ratio`: mean_i (1/k) Σ_j d(q, found_ij) / d(q, true_ij) (ranked pairwise, >= 1) and
   `rel_sum` (Σ found / Σ true, ann-benchmarks' intent truncated to k), §6.2.
 - `order_effects`: Δ = recall(order) − mean over random seeds, in percentage points, with the
   random-order std (ddof=1: R is small, so the sample std); an effect is *flagged* only when
   |Δ| > 2 × that std (methods.md §1.2 step 6).
 - `ranking_shift`: Kendall τ between two model rankings and the largest position change (§1.2 step 7).
-- `pareto_front`: the ann-benchmarks frontier (§6.4) lives in `harness.report_plots`; re-exported
+- `pareto_front`: the ann-benchmarks frontier (§6.4) lives in `harness.pareto`; re-exported
   here so metric callers need not know where the report keeps it.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from harness.report_plots import pareto_front  # noqa: F401  (re-export: one implementation of §6.4)
+from harness.pareto import pareto_front  # noqa: F401  (re-export: one implementation of §6.4)
 
 REL_TOL = 1e-6
 

@@ -28,6 +28,7 @@ from itertools import combinations
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.vectors import unit_rows as _unit_rows
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 TRUNCATE = (None, "random", "first")
@@ -42,16 +43,8 @@ class BiasWarning(UserWarning):
 
 # --------------------------------------------------------------------------------------------- basics
 def unit_rows(vectors, what: str = "vectors") -> np.ndarray:
-    """float64 copy with every row scaled to unit length; a zero or non-finite row is an error."""
-    v = np.asarray(vectors, dtype=np.float64)
-    if v.ndim != 2:
-        raise HarnessError(f"{what}: expected a 2-D array (words x dims), got shape {v.shape}")
-    if not np.isfinite(v).all():
-        raise HarnessError(f"{what}: non-finite values in row {int(np.flatnonzero(~np.isfinite(v).all(1))[0])}")
-    norms = np.linalg.norm(v, axis=1)
-    if (norms == 0).any():
-        raise HarnessError(f"{what}: row {int(np.flatnonzero(norms == 0)[0])} is a zero vector (no cosine)")
-    return v / norms[:, None]
+    """float64 copy with every row scaled to unit length (harness.vectors); a zero or non-finite row is an error."""
+    return _unit_rows(vectors, what, dtype=np.float64)
 
 
 def association(W, A, B) -> np.ndarray:

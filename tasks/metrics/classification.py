@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 UNDERSAMPLING_MODES = ("reseeded", "global")
+KNN_METRICS = ("cosine", "euclidean")
 
 
 def undersample(labels: Sequence, samples_per_label: int, n_experiments: int, seed: int,
@@ -90,27 +91,18 @@ def logreg_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
 
 def knn_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int,
                 metric: str = "cosine") -> np.ndarray:
-    """Majority vote of the k nearest training rows (faiss exact search, float32).
+    """Majority vote of the k nearest training rows (the registry's exact index, float32).
 
     Ties between labels go to the smallest label, as scikit-learn's `KNeighborsClassifier`
-    (uniform weights) breaks them. `metric`: "cosine" (inner product of L2-normalised rows) or
-    "euclidean". `y_train` must hold integer class ids 0..C-1.
+    (uniform weights) breaks them. `metric`: "cosine" (inner product of L2-normalised rows; a zero
+    vector is an error naming its row) or "euclidean". `y_train` must hold integer class ids 0..C-1.
     """
-    import faiss
-    if metric not in ("cosine", "euclidean"):
-        raise ValueError(f"unknown kNN metric {metric!r}; valid: cosine, euclidean")
+    from harness.registry import make_index
+    if metric not in KNN_METRICS:
+        raise ValueError(f"unknown kNN metric {metric!r}; valid: {', '.join(KNN_METRICS)}")
     k = min(int(k), len(x_train))
-    xb = np.ascontiguousarray(x_train, dtype=np.float32)
-    xq = np.ascontiguousarray(x_test, dtype=np.float32)
-    if metric == "cosine":
-        xb, xq = xb.copy(), xq.copy()
-        faiss.normalize_L2(xb)
-        faiss.normalize_L2(xq)
-        index = faiss.IndexFlatIP(xb.shape[1])
-    else:
-        index = faiss.IndexFlatL2(xb.shape[1])
-    index.add(xb)
-    _, nn = index.search(xq, k)
-    votes = np.zeros((len(xq), int(y_train.max()) + 1), dtype=np.int64)
-    np.add.at(votes, (np.repeat(np.arange(len(xq)), k), y_train[nn].ravel()), 1)
+    index = make_index("exact", metric="cosine" if metric == "cosine" else "l2").build(x_train)
+    nn, _ = index.search(x_test, k)
+    votes = np.zeros((len(nn), int(y_train.max()) + 1), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(len(nn)), k), y_train[nn].ravel()), 1)
     return votes.argmax(axis=1)  # argmax returns the first (smallest) label among ties

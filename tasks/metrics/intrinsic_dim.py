@@ -17,8 +17,9 @@ import warnings
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.vectors import check_matrix
 
-from .knn import KNNResult, check_vectors, knn
+from .knn import DUPLICATE_REL_TOL, KNNResult, knn
 
 AGGREGATES = ("harmonic", "mean", "median")
 FORMS = ("levina_bickel", "amsaleg")
@@ -120,7 +121,7 @@ def twonn(neighbours, *, discard_fraction: float = 0.1, method: str = "linear") 
 
 def pca_spectrum(X) -> np.ndarray:
     """Eigenvalues of the centred covariance (ddof=1), descending: PCA's explained_variance_."""
-    X = np.asarray(check_vectors(X, "lPCA input"), dtype=np.float64)
+    X = check_matrix(X, "lPCA input", min_rows=2, dtype=np.float64)
     Xc = X - X.mean(axis=0)
     n, d = Xc.shape
     if n >= d:
@@ -144,8 +145,22 @@ def lpca(X=None, ver: str = "FO", *, alpha_fo: float = 0.05, spectrum: np.ndarra
     raise HarnessError(f"lPCA version must be 'FO' or 'participation_ratio', got {ver!r}")
 
 
+def pointwise_lid(X_or_knn, k: int = 20, form: str = "amsaleg", *, unbiased: bool = False,
+                  metric: str = "l2", precision: str = "float32", rel_tol: float = DUPLICATE_REL_TOL) -> np.ndarray:
+    """Per-input-row LID from the k nearest neighbours (self excluded), float64.
+
+    form="amsaleg":        k / sum_{j<k} log(T_k/T_j)   (Amsaleg et al. 2015; Elliott & Clark)
+    form="levina_bickel":  (k-1) / sum_{j<k} log(T_k/T_j)   (k-2 with unbiased=True)
+    A duplicate row gets the value of its kept copy. Takes a matrix or a `KNNResult` with >= k columns.
+    """
+    res = X_or_knn if isinstance(X_or_knn, KNNResult) else knn(X_or_knn, k, metric, precision=precision,
+                                                               rel_tol=rel_tol)
+    return res.expand(lid_pointwise(res, k, form=form, unbiased=unbiased))
+
+
 def estimate_all(X, k: int = 20, *, lid_k: int | None = None, precision: str = "float32",
-                 discard_fraction: float = 0.1, what: str = "vectors") -> tuple[dict, np.ndarray, KNNResult]:
+                 discard_fraction: float = 0.1, rel_tol: float = DUPLICATE_REL_TOL,
+                 what: str = "vectors") -> tuple[dict, np.ndarray, KNNResult]:
     """Every global estimate from ONE kNN search (k = max(k, lid_k)), plus per-input-row Amsaleg LID.
 
     Returns (scores, lid_per_input_row, knn_result).
@@ -153,7 +168,7 @@ def estimate_all(X, k: int = 20, *, lid_k: int | None = None, precision: str = "
     lid_k = lid_k or k
     if min(k, lid_k) < 3:
         raise HarnessError(f"k must be >= 3 for MLE/LID, got k={k}, lid_k={lid_k}")
-    res = knn(X, max(k, lid_k), precision=precision, what=what)
+    res = knn(X, max(k, lid_k), precision=precision, rel_tol=rel_tol, what=what)
     s = log_ratio_sums(res, k)
     with np.errstate(divide="ignore"):
         lb = (k - 1) / s

@@ -1,4 +1,4 @@
-"""Retrieval metrics as mteb 2.26.24 computes them (methods.md §5.4), plus ANN recall (§6.1).
+"""Retrieval metrics as mteb 2.26.24 computes them (methods.md §5.4); ANN recall (§6.1) is in ann.py.
 
 - nDCG / MAP / recall / precision / hit rate at k come from `pytrec_eval` ("ndcg_cut", "map_cut",
   "recall", "P", "success"): trec_eval semantics (linear gain, log2 discount, ideal DCG from the
@@ -163,32 +163,3 @@ def apply_identical_id_rule(run: dict, ignore_identical_ids: bool) -> dict:
 def skip_first(run: dict) -> dict:
     """mteb's `skip_first_result`: drop each query's top-scored doc (mteb sorts by score only)."""
     return {q: dict(sorted(docs.items(), key=lambda x: x[1], reverse=True)[1:]) for q, docs in run.items()}
-
-
-# -- ANN quality against exact search (methods.md §6.1) ------------------------------------------
-def ann_recall(gt_ids: np.ndarray, gt_dist: np.ndarray, found_ids: np.ndarray, k: int,
-               rel_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query (recall_id@k, recall_tie@k) of returned ids against exact ground truth.
-
-    recall_id: |found[:k] ∩ gt[:k]| / k. recall_tie: big-ann-benchmarks' rule with a relative
-    tolerance: the ground truth is extended past position k with every id whose distance is within
-    `rel_tol * max(1, |D_k|)` of the k-th distance. Missing results (-1) count as misses; duplicate
-    returned ids are an error. `gt_*` must hold at least k columns (more allow the tie extension).
-    """
-    gt_ids, gt_dist, found_ids = np.asarray(gt_ids), np.asarray(gt_dist, dtype=np.float64), np.asarray(found_ids)
-    if gt_ids.shape[1] < k or gt_ids.shape != gt_dist.shape or len(found_ids) != len(gt_ids):
-        raise ValueError(f"ann_recall: need ground truth of at least k={k} columns for every query "
-                         f"(gt {gt_ids.shape}, dist {gt_dist.shape}, found {found_ids.shape})")
-    rec_id = np.zeros(len(gt_ids))
-    rec_tie = np.zeros(len(gt_ids))
-    for i in range(len(gt_ids)):
-        found = [f for f in found_ids[i, :k].tolist() if f >= 0]
-        if len(set(found)) != len(found):
-            raise ValueError(f"ann_recall: query {i} has duplicate returned ids")
-        found = set(found)
-        dk = gt_dist[i, k - 1]
-        tol = rel_tol * max(1.0, abs(dk))
-        extended = k + int(np.sum(np.abs(gt_dist[i, k:] - dk) <= tol))
-        rec_id[i] = len(found & set(gt_ids[i, :k].tolist())) / k
-        rec_tie[i] = len(found & set(gt_ids[i, :extended].tolist())) / k
-    return rec_id, rec_tie

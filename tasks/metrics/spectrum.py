@@ -15,16 +15,15 @@ import warnings
 import numpy as np
 
 from harness.errors import HarnessError
-
-from .knn import check_vectors
+from harness.vectors import check_matrix, check_nonzero
 
 RANKME_EPS = 1e-7
 RANKME_MAX_ROWS = 25_600
 
 
 def as_matrix(Z, what: str = "embeddings") -> np.ndarray:
-    """Finite float64 matrix with >= 2 rows and not all zero (every metric here is undefined otherwise)."""
-    Z = np.asarray(check_vectors(Z, what), dtype=np.float64)
+    """`check_matrix` in float64 with >= 2 rows, and not all zero (every metric here is undefined otherwise)."""
+    Z = check_matrix(Z, what, min_rows=2, dtype=np.float64)
     if not Z.any():
         raise HarnessError(f"{what}: the matrix is all zeros (no spectrum)")
     return Z
@@ -146,10 +145,8 @@ def isoscore(Z=None, *, eigenvalues: np.ndarray | None = None) -> float:
 def average_cosine(Z) -> float:
     """Mean cos(z_i, z_j) over all ordered pairs i != j. A zero row is an error naming it."""
     Z = as_matrix(Z)
+    check_nonzero(Z, "average cosine")
     norms = np.linalg.norm(Z, axis=1)
-    if (norms == 0).any():
-        raise HarnessError(f"average cosine: row {int(np.flatnonzero(norms == 0)[0])} is a zero vector "
-                           "(cosine undefined)")
     n = len(Z)
     total = (Z / norms[:, None]).sum(axis=0)
     return float((total @ total - n) / (n * (n - 1)))

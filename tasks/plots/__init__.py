@@ -1,5 +1,12 @@
 """Task plots (PNG, matplotlib Agg), drawn from result dicts and their sidecar arrays only.
 
+A task names its plots in `Task.plots` ("module:plot_function"; recorded in each result's
+`declared.plots`). The report calls each once per task with that task's ok results:
+`plot_x(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]` (the paths it
+wrote; [] when the results hold nothing to draw). Only functions named `plot_*` are called, and a
+failing one becomes a warning note in the report. Published results arrive with `model` set to
+their row label, "<model> (published)".
+
 The helpers here are shared by every plot module: a headless pyplot, file-name slugs, and saving.
 """
 from __future__ import annotations

@@ -8,8 +8,9 @@ Results of other task types and failed results are skipped.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
+
+from harness.report_fields import is_number as _finite
 
 from . import pyplot, save_figure, slug
 
@@ -18,10 +19,6 @@ def _ok(results, result_paths, pred):
     for res, path in zip(results, result_paths):
         if res.get("task_type") == "bias" and res.get("status") == "ok" and pred(res):
             yield res, path
-
-
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 def p_label(p) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.io import load_npy
+
 from . import pyplot, save_figure, slug
 
 
@@ -29,7 +31,7 @@ def _groups(results, result_paths, task_type: str, key: str) -> dict[str, list[t
         side = _sidecar(path, key)
         if not side.is_file():
             continue
-        arr = np.load(side, allow_pickle=False)
+        arr = load_npy(side, f"{res['task']} sidecar '{key}'")
         out.setdefault(res["task"], []).append((str(res.get("model")), arr, res))
     return out
 
