@@ -5,14 +5,19 @@ checksum, a parameter or the model revision changes, and that is exactly when a 
 wanted. A differing job key is reported as a note naming what changed.
 
 For each matched job the main score (or, with `--all-scores`, every numeric score) is compared with
-an absolute tolerance and a direction taken from the first matching rule in `DEFAULT_RULES`:
+an absolute tolerance and a direction that the task declares per score (`Task.score_rules`, recorded
+in each result's `declared` block). The rule comes from the current result's `declared`, else the
+baseline's, else the task registry (results written before tasks declared), else higher-is-better
+with tolerance 0.001, and a note says so. No task type is known here by name.
 
-- direction +1 (higher is better): below `baseline - tol` is a REGRESSION, above `baseline + tol`
-  an IMPROVEMENT;
-- direction -1 (lower is better): the mirror image;
-- direction 0 (descriptive figures: geometry, bias, p-values): a move beyond `tol` either way is
-  CHANGED, and fails the gate (nothing says which way is better; the embeddings changed);
+- higher is better: below `baseline - tol` is a REGRESSION, above `baseline + tol` an IMPROVEMENT;
+- lower is better: the mirror image;
+- descriptive (geometry, bias, p-values): a move beyond `tol` either way is CHANGED, and fails the
+  gate (nothing says which way is better; the embeddings changed);
 - tolerance None: not gated (timings, QPS, sizes: they measure the machine, not the model).
+
+`--tolerance X` sets the tolerance of every gated score; `--tolerance [TYPE:]METRIC=X` that of the
+matching scores (globs; TYPE matches the result's task_type), keeping the declared direction.
 
 A job that failed now but was ok in the baseline is an ERROR and fails the gate. A baseline job with
 no current result is MISSING: reported, and failing only with `--fail-on-missing`. Exit codes: 0 no
@@ -25,42 +30,30 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import HarnessError
-from .results import iter_results
+from .report_fields import (Declared, ScoreDecl, flatten_scores, index_name, number, parse_declared,
+                            registered_rule)
+from .results import load_result_files
+
+FALLBACK = ScoreDecl(True, 0.001)   # a score nobody declares: an MTEB-style fraction, a tenth of a point
 
 
 @dataclass(frozen=True)
 class Rule:
-    task_type: str          # glob over the result's task_type
-    metric: str             # glob over the score name
     tolerance: float | None  # absolute; None = not gated
-    direction: int          # +1 higher is better, -1 lower is better, 0 either way is a change
+    direction: int           # +1 higher is better, -1 lower is better, 0 either way is a change
+    source: str = ""         # where it came from: declared, baseline, registry, fallback
 
 
-# First match wins. Defaults documented in docs/gate.md.
-DEFAULT_RULES: tuple[Rule, ...] = (
-    # timings, throughput and sizes describe the machine: reported, never gated
-    *(Rule("*", pattern, None, 0) for pattern in ("*qps*", "*_s", "*seconds*", "*bytes*", "*latency*", "*time*",
-                                                  "*memory*", "*rss*")),
-    Rule("*", "*p_value*", 0.02, 0),                  # Monte-Carlo p-values move with the sample
-    Rule("*", "*overall_ratio*", 0.001, -1),          # ANN distance ratio (>= 1, 1 = exact)
-    Rule("*", "*rel_sum*", 0.001, -1),
-    Rule("hnsw-order", "*_pp*", 1.0, 0),              # order effects, in percentage points
-    Rule("hnsw-order", "*std*", 0.02, 0),             # spread of the random-order baseline
-    Rule("hnsw-order", "*recall*", 0.02, 1),          # methods.md §1.4: recall +-0.02 across CPUs (SIMD)
-    Rule("hnsw-order", "*", 0.02, 0),
-    Rule("*", "*index_recall*", 0.02, 1),             # ANN recall against exact search
-    Rule("*", "*recall_tie_at*", 0.02, 1),
-    Rule("ranking-shift", "*ndcg*", 0.001, 1),
-    Rule("ranking-shift", "*", 0.001, 0),             # Kendall tau, position changes
-    Rule("intrinsic-dimension", "*", 0.01, 0),        # ID estimates (descriptive)
-    Rule("spectrum", "*", 0.01, 0),                   # RankMe, isotropy (descriptive)
-    Rule("bias", "*", 0.01, 0),                       # effect sizes, direct bias (descriptive)
-    Rule("*", "*", 0.001, 1),                         # MTEB-type fractions: 0.1 point
-)
+@dataclass(frozen=True)
+class Override:
+    task_type: str           # glob over the result's task_type
+    metric: str              # glob over the score name
+    tolerance: float
+
 
 FAILING = ("REGRESSION", "CHANGED", "ERROR")
 
@@ -105,26 +98,21 @@ class GateResult:
 
 
 # ------------------------------------------------------------------------------------------ input
-def _index_name(index) -> str | None:
-    if index is None:
-        return None
-    if isinstance(index, dict):
-        return str(index.get("name")) if index.get("name") is not None else "index"
-    return str(index)
-
-
 def job_id(result: dict) -> tuple[str, str, str | None]:
-    return str(result.get("model")), str(result.get("task")), _index_name(result.get("index"))
+    return str(result.get("model")), str(result.get("task")), index_name(result.get("index"))
 
 
-def load_results(path: str | os.PathLike, what: str) -> dict[tuple, dict]:
+def load_results(path: str | os.PathLike, what: str) -> tuple[dict[tuple, dict], list[str]]:
     """Results keyed by (model, task, index) from a folder, one result file, or a JSON list of results
-    (or {"results": [...]})."""
+    (or {"results": [...]}), and notes naming the files that were skipped and why."""
     p = Path(path)
     if not p.exists():
         raise HarnessError(f"{what} not found: {p}")
+    notes: list[str] = []
     if p.is_dir():
-        items = [obj for _, obj in iter_results(p)]
+        pairs, problems = load_result_files(p)
+        items = [obj for _, obj in pairs]
+        notes += [f"{what}: result file skipped: {problem}" for problem in problems]
     else:
         try:
             obj = json.loads(p.read_text(encoding="utf-8"))
@@ -142,22 +130,21 @@ def load_results(path: str | os.PathLike, what: str) -> dict[tuple, dict]:
         old = out.get(key)
         if old is None or str(r.get("created_at") or "") >= str(old.get("created_at") or ""):
             out[key] = r
-    return out
+    return out, notes
 
 
-def parse_tolerances(values: list[str] | None) -> tuple[float | None, list[Rule]]:
+def parse_tolerances(values: list[str] | None) -> tuple[float | None, list[Override]]:
     """`--tolerance X` (every gated metric) and `--tolerance [TYPE:]METRIC=X` (globs), repeatable."""
-    global_tol, rules = None, []
+    global_tol, overrides = None, []
     for raw in values or []:
         text = raw.strip()
         if "=" in text:
             target, _, num = text.rpartition("=")
             task_type, _, metric = target.rpartition(":") if ":" in target else ("*", "", target)
-            tol = _tolerance_number(num, raw)
-            rules.append(Rule(task_type or "*", metric.strip(), tol, 0))
+            overrides.append(Override(task_type.strip() or "*", metric.strip(), _tolerance_number(num, raw)))
         else:
             global_tol = _tolerance_number(text, raw)
-    return global_tol, rules
+    return global_tol, overrides
 
 
 def _tolerance_number(text: str, raw: str) -> float:
@@ -170,32 +157,33 @@ def _tolerance_number(text: str, raw: str) -> float:
     return tol
 
 
-def rule_for(task_type: str, metric: str, overrides: list[Rule] = (), global_tol: float | None = None) -> Rule:
-    default = next(r for r in DEFAULT_RULES if fnmatch.fnmatchcase(task_type, r.task_type)
-                   and fnmatch.fnmatchcase(metric, r.metric))
-    for r in overrides:   # a user's per-metric tolerance keeps the default direction
-        if fnmatch.fnmatchcase(task_type, r.task_type) and fnmatch.fnmatchcase(metric, r.metric):
-            return replace(default, tolerance=r.tolerance)
-    if global_tol is not None and default.tolerance is not None:
-        return replace(default, tolerance=global_tol)
-    return default
+def declared_rule(metric: str, task: str, current: Declared | None, baseline: Declared | None) -> Rule:
+    """The direction and default tolerance of a score: the current result's declaration, else the
+    baseline's, else the registered task's rule, else FALLBACK (source "fallback")."""
+    for decl, source in ((current, "declared"), (baseline, "baseline")):
+        if decl is not None and metric in decl.scores:
+            d = decl.scores[metric]
+            return Rule(d.tolerance, d.direction, source)
+    d = registered_rule(task, metric)
+    if d is not None:
+        return Rule(d.tolerance, d.direction, "registry")
+    return Rule(FALLBACK.tolerance, FALLBACK.direction, "fallback")
+
+
+def rule_for(metric: str, task: str, task_type: str, current: Declared | None = None, baseline: Declared | None = None,
+             overrides: list[Override] = (), global_tol: float | None = None) -> Rule:
+    """The declared rule, with the user's `--tolerance` applied (a per-metric one keeps the direction and
+    wins over the global one; the global one leaves ungated scores ungated)."""
+    rule = declared_rule(metric, task, current, baseline)
+    for o in overrides:
+        if fnmatch.fnmatchcase(task_type, o.task_type) and fnmatch.fnmatchcase(metric, o.metric):
+            return Rule(o.tolerance, rule.direction, rule.source + " + --tolerance")
+    if global_tol is not None and rule.tolerance is not None:
+        return Rule(global_tol, rule.direction, rule.source + " + --tolerance")
+    return rule
 
 
 # ------------------------------------------------------------------------------------------ compare
-def _number(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
-def _flat_scores(scores: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for k, v in (scores or {}).items():
-        if isinstance(v, dict):
-            out.update(_flat_scores(v, f"{prefix}{k}."))
-        elif not isinstance(v, list):
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def key_change_note(base: dict, cur: dict) -> str:
     """Why two results of the same (model, task, index) have different job keys."""
     what = []
@@ -219,11 +207,11 @@ def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], *, all_scor
         if cur is None:
             if base.get("status") == "ok":
                 out.findings.append(Finding("MISSING", model, task, index, str(base.get("main_score_name") or ""),
-                                            _number(base.get("main_score")), note="no current result"))
+                                            number(base.get("main_score")), note="no current result"))
             continue
         if base is None:
             out.findings.append(Finding("NEW", model, task, index, str(cur.get("main_score_name") or ""),
-                                        current=_number(cur.get("main_score")), note="not in the baseline"))
+                                        current=number(cur.get("main_score")), note="not in the baseline"))
             continue
         out.compared_jobs += 1
         if base.get("job_key") and cur.get("job_key") and base.get("job_key") != cur.get("job_key"):
@@ -232,33 +220,41 @@ def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], *, all_scor
         if not c_ok:
             if b_ok:
                 out.findings.append(Finding("ERROR", model, task, index, str(base.get("main_score_name") or ""),
-                                            _number(base.get("main_score")),
+                                            number(base.get("main_score")),
                                             note=f"job failed: {str(cur.get('error'))[:200]}"))
             else:
                 out.notes.append(f"{model} / {task}: failed in the baseline and now")
             continue
         if not b_ok:
             out.findings.append(Finding("FIXED", model, task, index, str(cur.get("main_score_name") or ""),
-                                        current=_number(cur.get("main_score")), note="failed in the baseline"))
+                                        current=number(cur.get("main_score")), note="failed in the baseline"))
             continue
         task_type = str(cur.get("task_type") or base.get("task_type") or "")
         main = str(base.get("main_score_name") or "")
         if cur.get("main_score_name") and cur.get("main_score_name") != main:
             out.notes.append(f"{model} / {task}: main score changed from {main} to {cur.get('main_score_name')}; "
                              f"compared {main}")
-        b_scores, c_scores = _flat_scores(base.get("scores")), _flat_scores(cur.get("scores"))
+        b_scores, c_scores = flatten_scores(base.get("scores")), flatten_scores(cur.get("scores"))
         b_scores.setdefault(main, base.get("main_score"))
         c_scores.setdefault(main, cur.get("main_score"))
         metrics = sorted(b_scores, key=lambda m: (m != main, m)) if all_scores else [main]
+        c_decl, b_decl = parse_declared(cur.get("declared")), parse_declared(base.get("declared"))
+        guessed = []
         for metric in metrics:
-            out.findings.append(_compare_metric(model, task, index, task_type, metric, b_scores.get(metric),
-                                                c_scores.get(metric), metric in c_scores,
-                                                rule_for(task_type, metric, overrides, global_tol)))
+            rule = rule_for(metric, task, task_type, c_decl, b_decl, overrides, global_tol)
+            if rule.source.startswith("fallback") and number(b_scores.get(metric)) is not None:
+                guessed.append(metric)
+            out.findings.append(_compare_metric(model, task, index, metric, b_scores.get(metric),
+                                                c_scores.get(metric), metric in c_scores, rule))
+        if guessed:
+            out.notes.append(f"{model} / {task}: nothing declares how to compare {', '.join(guessed[:5])}"
+                             + (" ..." if len(guessed) > 5 else "") + " (no 'declared' block, and no task of that "
+                             f"name is registered): compared as higher-is-better, tolerance {FALLBACK.tolerance:g}")
     return out
 
 
-def _compare_metric(model, task, index, task_type, metric, b_raw, c_raw, present: bool, rule: Rule) -> Finding:
-    b, c = _number(b_raw), _number(c_raw)
+def _compare_metric(model, task, index, metric, b_raw, c_raw, present: bool, rule: Rule) -> Finding:
+    b, c = number(b_raw), number(c_raw)
     f = Finding("ok", model, task, index, metric, b, c, rule.tolerance)
     if b is None:
         if b_raw is not None:      # non-numeric in the baseline (a string): nothing to compare
@@ -357,11 +353,13 @@ def junit_xml(result: GateResult) -> str:
 def run_gate(baseline: str, results: str = "results", *, tolerances: list[str] | None = None,
              all_scores: bool = False, junit: str | None = None, fail_on_missing: bool = False,
              verbose: bool = False) -> tuple[GateResult, str]:
-    base = load_results(baseline, "baseline")
+    base, base_notes = load_results(baseline, "baseline")
     if not base:
-        raise HarnessError(f"baseline {baseline}: no result files in it")
-    cur = load_results(results, "results folder")
+        raise HarnessError(f"baseline {baseline}: no result files in it"
+                           + (f" ({len(base_notes)} skipped: {base_notes[0]})" if base_notes else ""))
+    cur, cur_notes = load_results(results, "results folder")
     res = compare(base, cur, all_scores=all_scores, tolerances=tolerances, fail_on_missing=fail_on_missing)
+    res.notes[:0] = base_notes + cur_notes
     if junit:
         p = Path(junit)
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""`run.py gate` against baselines made from the fixture results (tests/fixtures/results)."""
+"""`run.py gate` against baselines made from the fixture results (tests/fixtures/results), and on small
+results written here (a task type nobody registered, results without a `declared` block, bad files)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.gate import DEFAULT_RULES, compare, load_results, rule_for
+from harness.gate import FALLBACK, compare, declared_rule, load_results, rule_for
+from harness.report_fields import parse_declared
+from tests.fixtures.make_results import toy_result, write
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "results"
 MINILM = "all-MiniLM-L6-v2"
@@ -53,8 +56,9 @@ def test_equal_baseline_passes(dirs, capsys):
 
 def test_raised_baseline_fails_and_names_the_job(dirs, capsys, tmp_path):
     base, cur = dirs
-    tol = rule_for("sts", "cosine_spearman").tolerance
-    assert tol == 0.001
+    declared = json.loads((cur / MINILM / "STSBenchmark.json").read_text())["declared"]
+    tol = declared["scores"]["cosine_spearman"]["tolerance"]     # what tasks/sts.py declares
+    assert tol == 0.001 and declared["scores"]["cosine_spearman"]["higher_is_better"] is True
     edit(base, f"{MINILM}/STSBenchmark.json", raise_main(tol + 0.0005))
     junit = tmp_path / "gate.xml"
     rc, out = gate(capsys, "--baseline", base, "--results", cur, "--junit", junit)
@@ -126,7 +130,7 @@ def test_all_scores_and_machine_metrics(dirs, capsys):
     assert rc == 1
     regressions = [ln for ln in out.splitlines() if ln.startswith("REGRESSION")]
     assert len(regressions) == 1 and "manhattan_spearman" in regressions[0]
-    assert rule_for("retrieval", "qps").tolerance is None
+    assert rule_for("qps", "SciFact", "retrieval").tolerance is None        # machine figure (registry)
 
 
 def test_descriptive_figures_fail_when_they_move_either_way(dirs, capsys):
@@ -171,14 +175,87 @@ def test_bad_input_is_exit_2(tmp_path, capsys):
     assert rc == 2 and "no result files" in out
 
 
-def test_rules_are_ordered_and_total():
-    assert DEFAULT_RULES[-1].task_type == "*" and DEFAULT_RULES[-1].metric == "*"
-    assert rule_for("hnsw-order", "recall_random_mean").tolerance == 0.02
-    assert rule_for("hnsw-order", "hnswlib_lid_desc_effect_pp").direction == 0
-    assert rule_for("bias", "WEAT1_p_value").tolerance == 0.02
-    assert rule_for("retrieval", "index_recall_tie_at_10").tolerance == 0.02
-    assert rule_for("sts", "search_s").tolerance is None
+def test_rules_come_from_the_declarations_in_order():
+    """current result's `declared`, else the baseline's, else the task registry, else FALLBACK."""
+    cur = parse_declared({"title": "X", "ranked": True, "scores": {"a": {"higher_is_better": False, "tolerance": 0.5}}})
+    base = parse_declared({"title": "X", "ranked": True, "scores": {"a": {"higher_is_better": True, "tolerance": 0.1},
+                                                                      "b": {"higher_is_better": None, "tolerance": 0.2}}})
+    assert _t(declared_rule("a", "ToyTask", cur, base)) == (0.5, -1, "declared")
+    assert _t(declared_rule("b", "ToyTask", cur, base)) == (0.2, 0, "baseline")
+    assert _t(declared_rule("c", "ToyTask", cur, base)) == (FALLBACK.tolerance, 1, "fallback")
+    # results written before tasks declared: the registered task's own rules
+    assert _t(declared_rule("recall_random_mean", "HNSWInsertionOrder", None, None)) == (0.02, 1, "registry")
+    assert declared_rule("hnswlib_lid_desc_effect_pp", "HNSWInsertionOrder", None, None).direction == 0
+    assert declared_rule("WEAT1_p_value", "SEAT", None, None).tolerance == 0.02
+    assert declared_rule("index_recall_tie_at_10", "SciFact", None, None).tolerance == 0.02
+    assert declared_rule("search_s", "STSBenchmark", None, None).tolerance is None
+    # --tolerance keeps the declared direction; TYPE is a glob over task_type
+    assert _t(rule_for("a", "ToyTask", "pair-scoring", cur, base, *_tol(["pair-*:a=0.9"])))[:2] == (0.9, -1)
+    assert _t(rule_for("a", "ToyTask", "sts", cur, base, *_tol(["pair-*:a=0.9"])))[:2] == (0.5, -1)
+    assert rule_for("search_s", "STSBenchmark", "sts", None, None, *_tol(["0.3"])).tolerance is None
     # comparing a folder with itself: every main score checked, nothing flagged
-    same = load_results(FIXTURES, "x")
+    same, notes = load_results(FIXTURES, "x")
     res = compare(same, same)
-    assert not res.failed and res.compared_jobs == len(same)
+    assert not res.failed and res.compared_jobs == len(same) and not notes
+
+
+def _t(rule):
+    return rule.tolerance, rule.direction, rule.source
+
+
+def _tol(values):
+    from harness.gate import parse_tolerances
+    global_tol, overrides = parse_tolerances(values)
+    return overrides, global_tol
+
+
+def test_declared_direction_and_tolerance_decide(dirs, capsys):
+    """What the current result declares wins: a lower-is-better main score with its own tolerance."""
+    base, cur = dirs
+
+    def lower_is_better(r):
+        r["declared"]["scores"]["cosine_spearman"] = {"higher_is_better": False, "tolerance": 0.01}
+    edit(cur, f"{MINILM}/STSBenchmark.json", lower_is_better)
+    edit(cur, f"{MINILM}/STSBenchmark.json", raise_main(0.005))          # within the declared 0.01
+    assert gate(capsys, "--baseline", base, "--results", cur)[0] == 0
+    edit(cur, f"{MINILM}/STSBenchmark.json", raise_main(0.02))           # up is worse for this score
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)
+    assert rc == 1 and any(ln.startswith("REGRESSION") and "STSBenchmark" in ln for ln in out.splitlines())
+
+
+def test_new_task_type_is_gated_from_its_declaration(tmp_path, capsys):
+    """A task type nobody registered: direction and tolerance come from its results alone."""
+    declared = {"title": "Pair scoring", "ranked": True, "plots": [],
+                "scores": {"ap": {"higher_is_better": True, "tolerance": 0.005},
+                           "err": {"higher_is_better": False, "tolerance": 0.001}}}
+    base, cur = tmp_path / "base", tmp_path / "cur"
+    write(base, toy_result("m-a", "ToyPairs", "pair-scoring", 0.70, main="ap", declared=declared, err=0.1))
+    write(cur, toy_result("m-a", "ToyPairs", "pair-scoring", 0.697, main="ap", declared=declared, err=0.2))
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)
+    assert rc == 0, out                                                  # -0.003 within 0.005
+    rc, out = gate(capsys, "--baseline", base, "--results", cur, "--all-scores")
+    assert rc == 1 and next(ln for ln in out.splitlines() if ln.startswith("REGRESSION")).split()[4] == "err"
+    assert "nothing declares" not in out
+
+
+def test_undeclared_results_use_the_registry_else_a_noted_fallback(tmp_path, capsys):
+    base, cur = tmp_path / "base", tmp_path / "cur"
+    # no `declared` and a registered name: IntrinsicDimension's rule (descriptive, 0.01) applies
+    write(base, toy_result("m-a", "IntrinsicDimension-SciFact", "intrinsic-dimension", 20.0, main="mle"))
+    write(cur, toy_result("m-a", "IntrinsicDimension-SciFact", "intrinsic-dimension", 20.5, main="mle"))
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)
+    assert rc == 1 and any(ln.startswith("CHANGED") for ln in out.splitlines()), out
+    # no `declared` and an unknown task: higher-is-better 0.001, and a note says so
+    write(base, toy_result("m-a", "Mystery", "mystery-type", 0.5))
+    write(cur, toy_result("m-a", "Mystery", "mystery-type", 0.6))
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)
+    assert any(ln.startswith("IMPROVEMENT") and "Mystery" in ln for ln in out.splitlines())
+    assert "m-a / Mystery: nothing declares how to compare score" in out and "higher-is-better" in out
+
+
+def test_bad_result_files_are_notes(dirs, capsys):
+    base, cur = dirs
+    (cur / MINILM / "Broken.json").write_text("{not json")
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)
+    assert rc == 0, out
+    assert "note: results folder: result file skipped:" in out and "Broken.json" in out
