@@ -16,19 +16,12 @@ from tasks.classification import ClassificationTask, ClassificationWarning
 from tasks.metrics.classification import classification_scores, knn_predict, undersample
 from harness.errors import DataError, HarnessError
 
+from .toy_models import TableModel
+
 REFERENCE = "mteb_reference/all-MiniLM-L6-v2"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-class TableModel:
-    """Vectors looked up by text: a stand-in model with no network (fast tests)."""
-    meta = {"name": "table"}
-
-    def __init__(self, table):
-        self.table = table
-
-    def encode(self, texts, role=None, batch_size=None):
-        return np.stack([self.table[t] for t in texts]).astype(np.float32)
 
 
 def synthetic_set(n_train=240, n_test=90, n_labels=4, dim=12, noise=1.3, seed=0):

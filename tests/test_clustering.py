@@ -15,15 +15,9 @@ from harness.errors import DataError, HarnessError
 from tasks.clustering import ClusteringTask
 from tasks.metrics.clustering import bootstrap_clustering, clustering_scores, embed_subset, legacy_assignments
 
+from .toy_models import TableModel
 
-class TableModel:
-    meta = {"name": "table"}
 
-    def __init__(self, table):
-        self.table = table
-
-    def encode(self, texts, role=None, batch_size=None):
-        return np.stack([self.table[t] for t in texts]).astype(np.float32)
 
 
 def synthetic_rows(n=150, n_labels=4, dim=8, noise=1.0, seed=0):

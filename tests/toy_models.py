@@ -29,3 +29,14 @@ def trigram_vectors(texts, role=None):
 
 def hash_model():
     return CallableModel(trigram_vectors, name="toy-hash", dim=DIM, revision="1")
+
+
+class TableModel:
+    """Vectors looked up by text: a stand-in model with no network (fast tests)."""
+    meta = {"name": "table"}
+
+    def __init__(self, table):
+        self.table = table
+
+    def encode(self, texts, role=None, batch_size=None):
+        return np.stack([self.table[t] for t in texts]).astype(np.float32)
