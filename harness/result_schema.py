@@ -42,7 +42,7 @@ DATASET = _object({}, {"path": _null_or(STR), "sha256": cs.dict_schema(STR, STR)
 TOLERANCE = cs.float_schema(ge=0, allow_inf_nan=False, strict=True)
 DECLARED = _object(
     {"title": STR, "ranked": BOOL},
-    {"plots": cs.list_schema(STR),
+    {"plots": cs.list_schema(STR), "tables": cs.list_schema(STR),
      # higher_is_better null: descriptive; tolerance null: never gated
      "scores": cs.dict_schema(STR, _object({"higher_is_better": _null_or(BOOL), "tolerance": _null_or(TOLERANCE)}))})
 JOB_KEY = cs.str_schema(pattern=r"^[0-9a-f]{64}$", strict=True)

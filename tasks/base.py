@@ -10,7 +10,11 @@ Like a scikit-learn estimator, every task has the same small surface:
   leaderboard), `score_rules` (per score: higher is better / lower is better / descriptive, and the
   default absolute gate tolerance; first matching glob wins, `MACHINE_RULES` and `DEFAULT_RULE`
   close the list), and `plots` (`"module:function"` plot functions the report calls with this task's
-  results, see tasks/plots/__init__.py);
+  results, see tasks/plots/__init__.py) and `tables` (`"module:table_function"` functions returning
+  tables the report renders, same arguments as plots);
+- how it uses an index: `uses_index` (one job per index point), `sweeps_index` (one job per index
+  *build* point; `evaluate(model, index, query_points=[{...}, ...])` searches every query point on the
+  one build), `index_k` (the k it searches with, for checks before any build);
 - `load(data_root) -> DatasetRecord`: reads and validates the data (errors name file and line) and
   returns the sha256 of every file read; `data_root=None` means the real public loader;
 - `evaluate(model, index=None) -> TaskOutput | dict`: scores, as fractions, unrounded.
@@ -69,7 +73,9 @@ class Task:
     version: ClassVar[int] = 1
     split: str = "test"
     main_score: ClassVar[str] = ""
-    uses_index: ClassVar[bool] = False   # True: one job per (task, index)
+    uses_index: ClassVar[bool] = False   # True: one job per (task, index point)
+    sweeps_index: ClassVar[bool] = False  # True: one job per build point, evaluate(..., query_points=[...])
+    index_k: ClassVar[int | None] = None  # the k of its searches (plan-time checks such as ef >= k)
     seed: int = 42
 
     # -- what the report and the gate need (recorded in each result file by `declare`) -------------
@@ -77,6 +83,7 @@ class Task:
     ranked: ClassVar[bool] = False                   # main score ranks models (MTEB Borda) on the leaderboard
     score_rules: ClassVar[tuple[ScoreRule, ...]] = ()   # first match wins; MACHINE_RULES, DEFAULT_RULE follow
     plots: ClassVar[tuple[str, ...]] = ()            # "module:plot_function", called by the report
+    tables: ClassVar[tuple[str, ...]] = ()           # "module:table_function", rendered by the report
 
     def __init__(self, **params):
         self.params: dict[str, Any] = dict(self.default_params())
@@ -95,6 +102,11 @@ class Task:
                                f"{', '.join(map(repr, unknown))}; valid: {', '.join(sorted(valid)) or 'none'}")
         self.params.update(params)
         return self
+
+    def default_indexes(self) -> list:
+        """The index grid a run uses for this task when `--indexes` / `--index-config` give none: entries in
+        the CLI short form ("hnswlib(M=16)[ef=40]") or as config dicts ({"name", "build", "query"})."""
+        return ["exact"] if (self.uses_index or self.sweeps_index) else []
 
     def load(self, data_root: Path | None) -> DatasetRecord:
         raise NotImplementedError
@@ -126,4 +138,4 @@ class Task:
             rule = self.rule_for(name)
             per_score[name] = {"higher_is_better": rule.higher_is_better, "tolerance": rule.tolerance}
         return {"title": self.title or self.type, "ranked": bool(self.ranked), "plots": list(self.plots),
-                "scores": per_score}
+                "tables": list(self.tables), "scores": per_score}

@@ -20,6 +20,11 @@ What an adapter implements (subclass `VectorIndex`; fill three hooks and two tab
   "smaller is closer" (`l2`: squared L2; `ip` / `cosine`: the negative inner product, an exact sign
   flip of the library's float32 score); position -1 marks an empty slot.
 - `_build_stats() -> dict`: at least `size_bytes` and `threads` (and `library`).
+- `_check(build, query, dim, k)` (optional): range checks that need more than a name, e.g. nprobe <=
+  nlist, M dividing the dimension for PQ, ef >= k. `query`, `dim` and `k` are None when unknown. Raise
+  `self.param_error(param, value, valid)`. It runs before any build: at plan time (`check(...)`, once
+  per grid point, with the dimension when the model declares it), again in `build` (dimension known)
+  and in every `search` (query point and k known).
 
 What the caller gets (this class does the rest):
 
@@ -86,9 +91,9 @@ def check_ids(ids, n: int) -> np.ndarray:
     return arr
 
 
-def check_ef(ef: int, k: int) -> None:
+def check_ef(ef: int, k: int | None) -> None:
     # hnswlib silently raises ef to k, faiss does not: refuse so runs compare across libraries (methods.md §1.2)
-    if ef < k:
+    if k is not None and int(ef) < int(k):
         raise IndexParamError(f"ef must be >= k (ef={ef}, k={k})")
 
 
@@ -129,6 +134,7 @@ class VectorIndex:
             raise HarnessError(f"{self.name} index: cannot build on 0 vectors")
         ids_arr = check_ids(ids, len(x))
         perm = check_order(order, len(x)) if order is not None else None
+        self._check(params, None, int(x.shape[1]), None)
         self.build_params = params
         self.dim, self.n = int(x.shape[1]), int(x.shape[0])
         t0 = time.perf_counter()
@@ -155,6 +161,7 @@ class VectorIndex:
         q = check_matrix(queries, what, dim=self.dim)
         if self.build_params["metric"] == "cosine":
             q = unit_rows(q, what)
+        self._check(self.build_params, params, self.dim, k)
         if len(q) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
         positions, distances = self._search(q, k, params)
@@ -164,6 +171,21 @@ class VectorIndex:
 
     def stats(self) -> dict:
         return dict(self._stats)
+
+    def check(self, *, query_points=(), dim: int | None = None, k: int | None = None) -> None:
+        """Validate this index's build parameters and each query point (dict) before anything is built:
+        unknown names and out-of-range values raise IndexParamError naming the index, the parameter
+        and the valid values. `dim` / `k` enable the checks that need them."""
+        self._check(self.build_params, None, dim, k)
+        for point in query_points or ():
+            for key in point:
+                if key not in self.QUERY_DEFAULTS:
+                    raise IndexParamError(self._unknown(key, query=True))
+            self._check(self.build_params, {**self.query_params, **point}, dim, k)
+
+    def param_error(self, param: str, value, valid: str) -> IndexParamError:
+        """The one wording of an out-of-range parameter: index, parameter, value given, what is valid."""
+        return IndexParamError(f"{self.name} index: parameter {param}={value!r} is out of range; valid: {valid}")
 
     def spec(self) -> dict:
         return {"name": self.name, "exact": bool(self.is_exact), "build": dict(self.build_params),
@@ -178,6 +200,9 @@ class VectorIndex:
 
     def _build_stats(self) -> dict:
         return {}
+
+    def _check(self, build: dict, query: dict | None, dim: int | None, k: int | None) -> None:
+        """Range checks beyond names (see the module docstring); the default has none."""
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_metric(self, metric) -> None:
