@@ -15,6 +15,7 @@ Kinds:
 - `beir`: a retrieval data set's corpus (documents `(title + " " + text).strip()`) as the base and
   its evaluated test queries as queries, encoded with the job's model (SciFact, NFCorpus, or a
   `path` to any BEIR folder). Same texts as the retrieval task, so the embedding cache is shared.
+  Its `relevance` (qrels, document ids, query ids in row order) lets a task score nDCG.
 - `word_vectors`: a `vectors.npy` (+ `vocab.txt`) folder under the data root, e.g. the
   `w2v_googlenews_wefe_subset`; `nq` rows (seeded) are held out as queries, the rest stay in file order.
 - `npy`: any user `.npy` (`path`), with optional `queries` and `labels` `.npy` files; without
@@ -41,6 +42,14 @@ KINDS = ("gram_schmidt", "gmm", "beir", "word_vectors", "npy", "model")
 
 
 @dataclass
+class Relevance:
+    """The qrels of a retrieval source: query row i is `query_ids[i]`, base row j is `doc_ids[j]`."""
+    qrels: dict[str, dict[str, int]]
+    doc_ids: list[str]
+    query_ids: list[str]
+
+
+@dataclass
 class VectorSource:
     name: str
     base: np.ndarray                      # (n, d) float32, C-contiguous; row order = the "given" order
@@ -48,6 +57,7 @@ class VectorSource:
     labels: np.ndarray | None = None      # (n,) category per base row, for the by_category order
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    relevance: Relevance | None = None    # beir sources: what nDCG is scored against
 
 
 @dataclass
@@ -174,6 +184,7 @@ def _beir(spec, data_root) -> PendingSource:
             raise HarnessError(f"{task.name}: document dim {base.shape[1]} != query dim {queries.shape[1]}")
         name = model.meta.get("name", "model")
         return VectorSource(f"{name} on {task.name} corpus", base, queries, notes=notes,
+                            relevance=Relevance(task.qrels, list(task.doc_ids), list(task.query_ids)),
                             info={"dataset": task.name, "model": name, "n": len(base), "nq": len(queries),
                                   "dim": int(base.shape[1]), "queries": f"{task.split} queries with qrels",
                                   "documents": "(title + ' ' + text).strip()"})

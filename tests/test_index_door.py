@@ -18,7 +18,7 @@ from harness import registry
 from harness.errors import HarnessError
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
-FORBIDDEN = ("faiss", "hnswlib", "adapters.indexes", "adapters")
+FORBIDDEN = ("faiss", "hnswlib", "usearch", "lancedb", "adapters.indexes")
 CALLS: list[tuple] = []   # what the toy index was asked to do
 
 

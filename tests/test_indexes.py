@@ -2,12 +2,16 @@
 and the facts of methods.md §1.3 (determinism, order, ef rule), ANN recall rules of §6.1. All fast."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from adapters.indexes.base import IndexParamError
 from adapters.indexes.exact import ExactIndex, merge_topk
 from adapters.indexes.faiss_hnsw import FaissHNSWIndex
+from adapters.indexes.faiss_hnsw_sq import FaissHNSWSQIndex
+from adapters.indexes.faiss_ivf import FaissIVFFlatIndex, FaissIVFPQIndex
 from adapters.indexes.hnswlib_index import HnswlibIndex
 from harness import registry
 from harness.errors import HarnessError
@@ -79,7 +83,12 @@ def test_merge_topk_keeps_k_smallest_and_first_list_on_ties():
     np.testing.assert_array_equal(d, [[1.0, 1.0, 2.0]])
 
 
-@pytest.mark.parametrize("cls", [ExactIndex, HnswlibIndex, FaissHNSWIndex])
+# the checks base.py runs for every adapter (small IVF settings so 50 rows can train them)
+SMALL_IVF = [partial(FaissIVFFlatIndex, nlist=4), partial(FaissIVFPQIndex, nlist=4, M=4, nbits=4)]
+
+
+@pytest.mark.filterwarnings("ignore:.*fewer than faiss's 39 per centroid")
+@pytest.mark.parametrize("cls", [ExactIndex, HnswlibIndex, FaissHNSWIndex, FaissHNSWSQIndex, *SMALL_IVF])
 def test_bad_input_errors(cls):
     x = low_rank(50, seed=7)
     with pytest.raises(HarnessError, match="0 vectors"):

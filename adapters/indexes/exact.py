@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import IndexParamError, VectorIndex, chunk_rows
+from . import checks
+from .base import VectorIndex, chunk_rows
+from .faiss_common import faiss_metric, library, to_distances
 
 
 class ExactIndex(VectorIndex):
@@ -24,29 +26,32 @@ class ExactIndex(VectorIndex):
         self._x = x   # order cannot change exact results: accepted and ignored
         return None
 
+    def _check(self, build, query, dim, k):
+        if query is None:
+            return
+        checks.int_param(self, query, "chunk_size", 1, none="the whole corpus at once")
+        checks.positive_param(self, query, "max_memory_mb", none="chunk_size sets the chunk")
+
     def _chunk(self, n_queries: int, params: dict) -> int:
         if params.get("max_memory_mb"):
             budget = float(params["max_memory_mb"]) * 2**20
-            if budget <= 0:
-                raise IndexParamError(f"max_memory_mb must be > 0, got {params['max_memory_mb']}")
             per_row = 4 * (self.dim + n_queries)  # one corpus row + its column of scores, float32
             return max(1, int(budget // per_row))
         chunk = params.get("chunk_size")
-        if chunk is not None and int(chunk) < 1:
-            raise IndexParamError(f"chunk_size must be >= 1, got {chunk}")
         return int(chunk) if chunk else self.n
 
     def _search(self, q, k, params):
         import faiss
-        metric = faiss.METRIC_L2 if self.build_params["metric"] == "l2" else faiss.METRIC_INNER_PRODUCT
-        sign = 1.0 if metric == faiss.METRIC_L2 else -1.0   # distances: smaller is closer
+        name = self.build_params["metric"]
+        metric = faiss_metric(name)
         best_d = best_i = None
         for s, e in chunk_rows(self.n, self._chunk(len(q), params)):
             kc = min(k, e - s)
-            part = np.ascontiguousarray(self._x[s:e], dtype=np.float32)
+            part = np.ascontiguousarray(self._x[s:e], dtype=np.float32)   # a view unless memmapped
             d, i = faiss.knn(q, part, kc, metric=metric)
-            d = sign * d
-            i = i + s
+            d = to_distances(d, name)   # in place: smaller is closer
+            if s:
+                i += s
             if best_d is None:
                 best_d, best_i = d, i
             else:
@@ -58,7 +63,8 @@ class ExactIndex(VectorIndex):
         return best_i, best_d
 
     def _build_stats(self):
-        return {"size_bytes": int(self.n * self.dim * 4), "threads": _faiss_threads(), "library": "faiss"}
+        return {"size_bytes": int(self.n * self.dim * 4), "threads": _faiss_threads(), "library": library(),
+                "deterministic": True}
 
 
 def merge_topk(d1, i1, d2, i2, k):

@@ -2,7 +2,8 @@
 
 Build parameters: metric, M, ef_construction, random_seed (hnswlib's level RNG), num_threads,
 add_chunk_size. Query parameters: ef, num_threads. `set_ef` is called per search, so an ef sweep
-needs no rebuild.
+needs no rebuild. Range checks (`_check`): M >= 2, ef_construction >= 1, ef >= 1 and >= k,
+random_seed >= 0, num_threads >= 1 or -1 (all cores), add_chunk_size >= 1 or None.
 
 Reproducibility (methods.md §1.3): hnswlib's default `num_threads=-1` inserts in whatever order
 the threads take points, so graph and levels change run to run; this adapter defaults to
@@ -20,7 +21,8 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-from .base import VectorIndex, check_ef, chunk_rows
+from . import checks
+from .base import VectorIndex, chunk_rows
 
 
 class HnswlibIndex(VectorIndex):
@@ -30,6 +32,15 @@ class HnswlibIndex(VectorIndex):
     BUILD_DEFAULTS = {"metric": "ip", "M": 16, "ef_construction": 128, "random_seed": 100, "num_threads": 1,
                       "add_chunk_size": 65536}
     QUERY_DEFAULTS = {"ef": 100, "num_threads": 1}
+
+    def _check(self, build, query, dim, k):
+        checks.hnsw_params(self, build, query, k)
+        checks.int_param(self, build, "random_seed", 0)
+        checks.chunk_param(self, build)
+        for params in (build, query) if query is not None else (build,):
+            threads = params.get("num_threads")
+            if not (checks.is_int(threads) and (threads >= 1 or threads == -1)):
+                raise self.param_error("num_threads", threads, "an integer >= 1, or -1 (all cores)")
 
     def _build(self, x, order, params):
         import hnswlib
@@ -49,19 +60,24 @@ class HnswlibIndex(VectorIndex):
         return positions
 
     def _search(self, q, k, params):
-        ef = int(params["ef"])
-        check_ef(ef, k)
+        ef = int(params["ef"])   # >= k: checked by _check before every search
         self._index.set_ef(ef)
         try:
             labels, dist = self._index.knn_query(q, k=k, num_threads=int(params["num_threads"]))
         except RuntimeError as e:  # fewer than k reachable results
             raise HarnessError(f"hnswlib search failed for k={k}, ef={ef}: {e} (raise ef or M)") from None
-        dist = dist - np.float32(1.0) if self._space == "ip" else dist   # 1 - ip -> -ip
-        return labels.astype(np.int64), dist.astype(np.float32, copy=False)
+        if self._space == "ip":
+            np.subtract(dist, np.float32(1.0), out=dist)   # 1 - ip -> -ip, in place: the array is ours
+        return labels.view(np.int64), dist   # uint64 labels < n: the same bits as int64, no copy
 
     def _build_stats(self):
         return {"size_bytes": int(self._index.index_file_size()), "threads": int(self.build_params["num_threads"]),
-                "library": "hnswlib"}
+                "library": f"hnswlib {_version()}", "deterministic": self.build_params["num_threads"] == 1}
+
+
+def _version() -> str:
+    from importlib import metadata
+    return metadata.version("hnswlib")
 
 
 def hnswlib_index(**params) -> HnswlibIndex:
