@@ -91,13 +91,22 @@ class _RoleStore:
             out[rows] = shard[where[rows, 1]]
         return out, np.flatnonzero(~hit)
 
-    def put(self, digests: np.ndarray, vectors: np.ndarray) -> None:
+    def put(self, digests: np.ndarray, vectors: np.ndarray, *, replaces: Sequence[str] = ()) -> str:
+        """Store rows as a new shard and return its stem. `replaces`: stems of shards whose rows this one
+        holds too (small shards merged), deleted once it is complete. Readers see it at their next
+        `refresh` (`EmbeddingCache.store` refreshes)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"shard-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         vec_file, keys_file = self.folder / f"{stem}.npy", self.folder / f"{stem}.keys.npy"
         atomic_write_bytes(vec_file, npy_bytes(vectors.astype(np.float32, copy=False)))
         atomic_write_bytes(keys_file, npy_bytes(digests))  # written last: marks the shard complete
-        self.refresh()
+        for old in replaces:   # keys first: a shard is gone for readers before its vectors are
+            for f in (self.folder / f"{old}.keys.npy", self.folder / f"{old}.npy"):
+                try:
+                    f.unlink(missing_ok=True)
+                except OSError:   # mapped by a reader on a system that forbids it: a duplicate is harmless
+                    pass
+        return stem
 
 
 class EmbeddingCache:

@@ -15,10 +15,6 @@ from .errors import HarnessError
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def cmd_list(args) -> int:
     from . import registry   # here, not at the top: plugins it imports see entry()'s environment
     tables = {"tasks": registry.TASKS, "models": registry.MODELS, "indexes": registry.INDEXES,
@@ -30,9 +26,29 @@ def cmd_list(args) -> int:
         for name, target in tables[kind].items():
             detail = ", ".join(target) if isinstance(target, list) else target.split(":")[0]
             print(f"  {name:<32} {detail}")
+            if args.what == "indexes":   # only here: it imports every adapter module
+                print(_index_parameters(name))
         for p, target in prefixes.get(kind, {}).items():
             print(f"  {registry.prefix_label(p):<32} {target.split(':')[0]}")
+        for p, target in (registry.TASK_EXPANDERS.items() if kind == "tasks" else ()):
+            print(f"  {registry.prefix_label(p):<32} {target.split(':')[0]} (expands to its tasks)")
     return EXIT_OK
+
+
+def _index_parameters(name: str) -> str:
+    """Two indented lines: the index's build and query parameters with their defaults."""
+    from . import registry
+    from .index_grid import format_value
+    try:
+        index = registry.make_index(name)
+    except Exception as e:   # a broken plugin is shown, not fatal to the listing
+        return f"      (cannot be constructed: {type(e).__name__}: {e})"
+    lines = []
+    for part in ("BUILD", "QUERY"):
+        params = getattr(index, f"{part}_DEFAULTS", None) or {}
+        shown = ", ".join(f"{k}={format_value(v)}" for k, v in params.items()) or "none"
+        lines.append(f"      {part.lower()}: {shown}")
+    return "\n".join(lines)
 
 
 def parse_task_params(text: str | None) -> dict[str, dict]:
@@ -57,19 +73,21 @@ def cmd_run(args) -> int:
 
     if args.suite and args.tasks:
         raise HarnessError("give either --suite or --tasks, not both")
-    tasks = _csv(args.tasks) if args.tasks else registry.suite_tasks(args.suite or "default")
-    models = _csv(args.models) if args.models else list(registry.DEFAULT_MODELS)
-    indexes = _csv(args.indexes) if args.indexes else None
+    from .name_lists import expand_tasks, split_names   # commas inside brackets: mteb-benchmark:MTEB(eng, v2)
+    tasks = expand_tasks(split_names(args.tasks)) if args.tasks else registry.suite_tasks(args.suite or "default")
+    models = split_names(args.models, "--models") if args.models else list(registry.DEFAULT_MODELS)
     registry.check_names("task", tasks)
     registry.check_names("model", models)
+    indexes = index_grids(args.indexes, args.index_config)
     if indexes:
-        registry.check_names("index", indexes)
+        registry.check_names("index", [g.name for g in indexes])
     task_params = parse_task_params(args.task_params)
     settings = RunSettings(results_dir=args.results, data_root=args.data_root, cache_dir=args.cache_dir,
                            overwrite=args.overwrite, progress=not args.no_progress, task_params=task_params)
     jobs = plan(tasks, models, indexes, task_params=task_params, data_root=args.data_root)
+    searching = len({j.index for j in jobs if j.index})
     print(f"{len(jobs)} job(s): {len(models)} model(s) x {len(tasks)} task(s)"
-          + (f" x {len(indexes)} index(es) where a task searches" if indexes else ""), file=sys.stderr)
+          + (f", {searching} index point(s) where a task searches" if searching else ""), file=sys.stderr)
     outcomes = run(jobs, settings, make_executor(args.workers, args.scheduler))
     print(summary_table(outcomes))
     if not (args.tasks or args.suite) and not args.no_report:  # the default suite ends with the report
@@ -78,6 +96,14 @@ def cmd_run(args) -> int:
     if any(o.status == "error" and o.bad_input for o in outcomes):
         return EXIT_BAD_INPUT
     return EXIT_FAILED if any(o.status == "error" for o in outcomes) else EXIT_OK
+
+
+def index_grids(indexes: str | None, config: str | None):
+    """`--indexes` (short form) and `--index-config FILE`, in that order, as IndexGrids; None if neither."""
+    from .index_grid import load_index_config, parse_indexes
+    grids = (parse_indexes(indexes, "--indexes") if indexes is not None else []) + \
+        (load_index_config(config) if config else [])
+    return grids or None
 
 
 def cmd_cache(args) -> int:
@@ -111,7 +137,8 @@ def cmd_report(args) -> int:
 def cmd_gate(args) -> int:
     from .gate import run_gate
     result, table = run_gate(args.baseline, args.results, tolerances=args.tolerance, all_scores=args.all_scores,
-                             junit=args.junit, fail_on_missing=args.fail_on_missing, verbose=args.verbose)
+                             junit=args.junit, fail_on_missing=args.fail_on_missing, verbose=args.verbose,
+                             significance=args.significance)
     print(table)
     if args.junit:
         print(f"JUnit XML: {args.junit}", file=sys.stderr)
@@ -126,11 +153,17 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     ls.add_argument("what", nargs="?", choices=["tasks", "models", "indexes", "suites"])
     ls.set_defaults(fn=cmd_list)
 
-    r = sub.add_parser("run", help="run jobs and write one result file per job")
+    from .index_grid import GRAMMAR_HELP   # stdlib only: --help stays fast
+    r = sub.add_parser("run", help="run jobs and write one result file per job", epilog=GRAMMAR_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--suite", help="a named task list (see `list suites`); default: the default suite")
     r.add_argument("--tasks", help="comma-separated task names, e.g. STSBenchmark,SICK-R or beir:/folder")
     r.add_argument("--models", help="comma-separated model names (default: all-MiniLM-L6-v2)")
-    r.add_argument("--indexes", help="comma-separated index names for retrieval-type tasks (default: exact)")
+    r.add_argument("--indexes", metavar="GRID",
+                   help="indexes and their grids for tasks that search, e.g. \"exact,hnswlib(M=16)[ef=10,40]\" "
+                        "(grammar below; default: each task's own, exact for retrieval)")
+    r.add_argument("--index-config", metavar="FILE",
+                   help="index grids from a .json/.yaml file: [{name, build: {p: [v, ...]}, query: {...}}]")
     r.add_argument("--data-root", help="data folder (default: $HARNESS_DATA, then ../shared/data, then the hub)")
     r.add_argument("--results", default="results", help="results folder (default: results)")
     r.add_argument("--cache-dir", help="embedding cache folder (default: $HARNESS_CACHE or .cache/embeddings)")
@@ -164,6 +197,9 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     g.add_argument("--all-scores", action="store_true", help="compare every numeric score, not only the main one")
     g.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test case per score checked)")
     g.add_argument("--fail-on-missing", action="store_true", help="a baseline job with no current result fails")
+    g.add_argument("--significance", nargs="?", const=0.05, type=float, metavar="ALPHA",
+                   help="fail a score only when a paired test on the per-item data says the drop is real "
+                        "(p < ALPHA, default 0.05); scores without per-item data keep the tolerance rule")
     g.add_argument("--verbose", action="store_true", help="list every comparison, not only the changes")
     g.set_defaults(fn=cmd_gate)
 

@@ -3,7 +3,9 @@
 Tasks call `model.encode(texts, role=...)` and never know whether vectors came from the cache.
 Texts are deduplicated, looked up by content hash, and only the missing ones are encoded, longest
 first (as sentence-transformers sorts), in chunks written to the cache as they finish: a run killed
-mid-encode resumes where it stopped.
+mid-encode resumes where it stopped. A model that also has `encode_stream(texts, *, role, batch_size)`
+-> iterable of (positions, vectors) (HTTP APIs: adapters/models/http_embeddings.py) gets each batch
+cached the moment it arrives, so a server or run stopped mid-way costs no finished request.
 
 A model's `meta` is part of the job key and the cache key, so it must be fixed when the model is
 built: `CachedModel` keeps a copy taken when it wraps the model, and an adapter that changes its
@@ -72,24 +74,76 @@ class CachedModel:
             out, missing = store.read(uniq)
         self.stats["cached"] += len(uniq) - len(missing)
         if len(missing):
-            missing = sorted(missing.tolist(), key=lambda i: -len(uniq_texts[i]))  # longest first, as s-t does
+            # longest first, as sentence-transformers does
+            missing = np.array(sorted(missing.tolist(), key=lambda i: -len(uniq_texts[i])), dtype=np.int64)
+            todo = [uniq_texts[i] for i in missing]
             t0 = time.perf_counter()
             with progress_bar(total=len(missing), desc=f"encode {name} ({role or 'text'})", unit="text",
                               disable=not self.progress or len(missing) < 64) as bar:
-                for start in range(0, len(missing), self.flush_every):
-                    chunk = missing[start:start + self.flush_every]
-                    vecs = self._encode_chunk([uniq_texts[i] for i in chunk], role, batch_size, bar)
-                    if out is None:
-                        out = np.empty((len(uniq), vecs.shape[1]), dtype=np.float32)
-                    if vecs.shape[1] != out.shape[1]:
-                        raise EmbeddingError(f"model {name!r} returned dim {vecs.shape[1]}; cached vectors have "
-                                             f"dim {out.shape[1]} (clear the cache if the model changed)")
-                    out[chunk] = vecs
-                    if store is not None:
-                        store.put(uniq[chunk], vecs)
+                encode = self._encode_streamed if hasattr(self.model, "encode_stream") else self._encode_chunked
+                out = encode(todo, uniq[missing], missing, out, len(uniq), store, role, batch_size, bar)
             self.stats["encoded"] += len(missing)
             self.stats["encode_s"] += time.perf_counter() - t0
         return out[inverse]
+
+    def _place(self, out, n: int, rows: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+        """Put `vecs` at `rows` of the (n, d) output, made on the first call; a dimension that differs from
+        the vectors already there (cached or encoded) is an error."""
+        if out is None:
+            out = np.empty((n, vecs.shape[1]), dtype=np.float32)
+        if vecs.shape[1] != out.shape[1]:
+            raise EmbeddingError(f"model {self.meta.get('name', 'model')!r} returned dim {vecs.shape[1]}; cached "
+                                 f"vectors have dim {out.shape[1]} (clear the cache if the model changed)")
+        out[rows] = vecs
+        return out
+
+    def _encode_chunked(self, texts, digests, rows, out, n, store, role, batch_size, bar):
+        """Models with `encode`: `flush_every` texts at a time, each chunk cached when it is done."""
+        for start in range(0, len(texts), self.flush_every):
+            stop = start + self.flush_every
+            vecs = self._encode_chunk(texts[start:stop], role, batch_size, bar)
+            out = self._place(out, n, rows[start:stop], vecs)
+            if store is not None:
+                store.put(digests[start:stop], vecs)
+        return out
+
+    def _encode_streamed(self, texts, digests, rows, out, n, store, role, batch_size, bar):
+        """Models with `encode_stream` (HTTP APIs): each batch is cached the moment it arrives, so a run stopped
+        mid-way keeps every finished request; the small shards are merged every `flush_every` texts and at the
+        end, leaving as many shards as `_encode_chunked` would."""
+        name = self.meta.get("name", "model")
+        done = np.zeros(len(texts), dtype=bool)
+        pending: list[tuple[str, np.ndarray]] = []   # (shard stem, positions) written since the last merge
+        kwargs = {"role": role, **({"batch_size": batch_size} if batch_size else {})}
+        for pos, vecs in self.model.encode_stream(texts, **kwargs):
+            self._check_meta_unchanged()
+            pos = np.asarray(pos, dtype=np.int64).reshape(-1)
+            if len(pos) and (pos.min() < 0 or pos.max() >= len(texts) or done[pos].any()
+                             or len(np.unique(pos)) != len(pos)):
+                raise EmbeddingError(f"model {name!r}: encode_stream returned positions outside 0..{len(texts) - 1} "
+                                     "or a position twice")
+            vecs = check_matrix(vecs, f"model {name!r}", rows=len(pos), dim=self.meta.get("dim"),
+                                locate=lambda r, pos=pos: f"text {texts[pos[r]][:60]!r}")
+            out = self._place(out, n, rows[pos], vecs)
+            done[pos] = True
+            bar.update(len(pos))
+            if store is not None:
+                pending.append((store.put(digests[pos], vecs), pos))
+                if sum(len(p) for _, p in pending) >= self.flush_every:
+                    pending = self._merge(store, pending, digests, rows, out)
+        if not done.all():
+            raise EmbeddingError(f"model {name!r}: encode_stream returned vectors for {int(done.sum())} of "
+                                 f"{len(texts)} texts")
+        if len(pending) > 1:
+            self._merge(store, pending, digests, rows, out)
+        return out
+
+    @staticmethod
+    def _merge(store, pending, digests, rows, out) -> list:
+        """One shard for the small ones in `pending` (their rows are in `out`); they are deleted once it is written."""
+        pos = np.concatenate([p for _, p in pending])
+        store.put(digests[pos], out[rows[pos]], replaces=[stem for stem, _ in pending])
+        return []
 
     def _encode_chunk(self, texts, role, batch_size, bar) -> np.ndarray:
         meta = self.meta

@@ -19,6 +19,12 @@ with tolerance 0.001, and a note says so. No task type is known here by name.
 `--tolerance X` sets the tolerance of every gated score; `--tolerance [TYPE:]METRIC=X` that of the
 matching scores (globs; TYPE matches the result's task_type), keeping the declared direction.
 
+`--significance [ALPHA]` (significance=alpha): a gated score that both results recompute from per-item
+data (`items` sidecars) fails only when a paired test of the current items against the baseline's says
+the move is real (p < alpha; `significance_ranks.gate_check`); a move beyond the tolerance that the test
+does not confirm is NOISE (not failing). A score without per-item data on either side keeps the
+tolerance rule, and a note names the file. p, difference and interval are printed and in the JUnit XML.
+
 A job that failed now but was ok in the baseline is an ERROR and fails the gate. A baseline job with
 no current result is MISSING: reported, and failing only with `--fail-on-missing`. Exit codes: 0 no
 regression, 1 regression, 2 bad usage or unreadable input.
@@ -29,11 +35,11 @@ import fnmatch
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import HarnessError
+from .gate_output import format_table, junit_xml
 from .report_fields import (Declared, ScoreDecl, flatten_scores, index_name, number, parse_declared,
                             registered_rule)
 from .results import load_result_files
@@ -56,6 +62,7 @@ class Override:
 
 
 FAILING = ("REGRESSION", "CHANGED", "ERROR")
+CHECKED = ("ok", "REGRESSION", "IMPROVEMENT", "CHANGED", "NOISE")   # a score compared (not missing, not new)
 
 
 @dataclass
@@ -69,6 +76,8 @@ class Finding:
     current: float | None = None
     tolerance: float | None = None
     note: str = ""
+    p_value: float | None = None                    # significance mode: the paired test's p and the
+    interval: tuple[float, float] | None = None     # 95% interval of the difference current - baseline
 
     @property
     def delta(self) -> float | None:
@@ -87,31 +96,49 @@ class GateResult:
     notes: list[str] = field(default_factory=list)
     compared_jobs: int = 0
     fail_on_missing: bool = False
+    significance: float | None = None   # alpha of the significance mode; None: tolerances only
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.findings if f.status == status)
 
+    def fails(self, f: Finding) -> bool:
+        return f.status in FAILING or (f.status == "MISSING" and self.fail_on_missing)
+
     @property
     def failed(self) -> bool:
-        bad = FAILING + (("MISSING",) if self.fail_on_missing else ())
-        return any(f.status in bad for f in self.findings)
+        return any(self.fails(f) for f in self.findings)
+
+    @property
+    def checked(self) -> int:
+        """Scores compared (not missing, not new)."""
+        return sum(1 for f in self.findings if f.metric and f.status in CHECKED)
 
 
 # ------------------------------------------------------------------------------------------ input
 def job_id(result: dict) -> tuple[str, str, str | None]:
-    return str(result.get("model")), str(result.get("task")), index_name(result.get("index"))
+    """(model, task, index): the index is its grid point key where the result has one (every build point
+    of a sweep is its own job), else its name, so baselines written before index grids still match."""
+    index = result.get("index")
+    point = index.get("point") if isinstance(index, dict) else None
+    return str(result.get("model")), str(result.get("task")), str(point) if point else index_name(index)
 
 
 def load_results(path: str | os.PathLike, what: str) -> tuple[dict[tuple, dict], list[str]]:
     """Results keyed by (model, task, index) from a folder, one result file, or a JSON list of results
     (or {"results": [...]}), and notes naming the files that were skipped and why."""
+    results, _, notes = load_results_with_paths(path, what)
+    return results, notes
+
+
+def load_results_with_paths(path, what: str) -> tuple[dict[tuple, dict], dict[tuple, Path | None], list[str]]:
+    """load_results, plus each result's file (None inside a JSON list: no sidecars beside it)."""
     p = Path(path)
     if not p.exists():
         raise HarnessError(f"{what} not found: {p}")
     notes: list[str] = []
     if p.is_dir():
         pairs, problems = load_result_files(p)
-        items = [obj for _, obj in pairs]
+        items, files = [obj for _, obj in pairs], [f for f, _ in pairs]
         notes += [f"{what}: result file skipped: {problem}" for problem in problems]
     else:
         try:
@@ -121,16 +148,18 @@ def load_results(path: str | os.PathLike, what: str) -> tuple[dict[tuple, dict],
         if isinstance(obj, dict) and isinstance(obj.get("results"), list):
             obj = obj["results"]
         items = obj if isinstance(obj, list) else [obj]
+        files = [None] * len(items) if isinstance(obj, list) else [p]
         for i, item in enumerate(items):
             if not (isinstance(item, dict) and "task" in item and "model" in item):
                 raise HarnessError(f"{what} {p}: item {i} is not a result (a JSON object with 'task' and 'model')")
     out: dict[tuple, dict] = {}
-    for r in items:
+    paths: dict[tuple, Path | None] = {}
+    for r, f in zip(items, files):
         key = job_id(r)
         old = out.get(key)
         if old is None or str(r.get("created_at") or "") >= str(old.get("created_at") or ""):
-            out[key] = r
-    return out, notes
+            out[key], paths[key] = r, f
+    return out, paths, notes
 
 
 def parse_tolerances(values: list[str] | None) -> tuple[float | None, list[Override]]:
@@ -198,9 +227,12 @@ def key_change_note(base: dict, cur: dict) -> str:
 
 
 def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], *, all_scores: bool = False,
-            tolerances: list[str] | None = None, fail_on_missing: bool = False) -> GateResult:
+            tolerances: list[str] | None = None, fail_on_missing: bool = False, significance: float | None = None,
+            paths: tuple[dict, dict] = ({}, {})) -> GateResult:
+    """paths: (baseline, current) result files by job, where the significance mode finds the sidecars."""
     global_tol, overrides = parse_tolerances(tolerances)
-    out = GateResult(fail_on_missing=fail_on_missing)
+    out = GateResult(fail_on_missing=fail_on_missing, significance=significance)
+    descriptive = 0
     for key in sorted(set(baseline) | set(current), key=lambda k: (k[1], k[2] or "", k[0])):
         model, task, index = key
         base, cur = baseline.get(key), current.get(key)
@@ -244,12 +276,24 @@ def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], *, all_scor
             rule = rule_for(metric, task, task_type, c_decl, b_decl, overrides, global_tol)
             if rule.source.startswith("fallback") and number(b_scores.get(metric)) is not None:
                 guessed.append(metric)
-            out.findings.append(_compare_metric(model, task, index, metric, b_scores.get(metric),
-                                                c_scores.get(metric), metric in c_scores, rule))
+            f = _compare_metric(model, task, index, metric, b_scores.get(metric), c_scores.get(metric),
+                                metric in c_scores, rule)
+            if significance is not None and f.status in CHECKED and None not in (f.tolerance, f.baseline, f.current):
+                from .significance_ranks import declared_ranked, gate_check
+                why = gate_check(f, paths[0].get(key), base, paths[1].get(key), cur, significance,
+                                 direction=rule.direction)
+                if why and declared_ranked(cur):
+                    out.notes.append(f"{f.job} {metric}: tolerance rule (not tested for significance): {why}")
+                elif why:   # descriptive task types record no per-item data by design: one note for them all
+                    descriptive += 1
+            out.findings.append(f)
         if guessed:
             out.notes.append(f"{model} / {task}: nothing declares how to compare {', '.join(guessed[:5])}"
                              + (" ..." if len(guessed) > 5 else "") + " (no 'declared' block, and no task of that "
                              f"name is registered): compared as higher-is-better, tolerance {FALLBACK.tolerance:g}")
+    if descriptive:
+        out.notes.append(f"{descriptive} score(s) of descriptive (unranked) task types keep their tolerance rule "
+                         "under --significance: those tasks record no per-item data")
     return out
 
 
@@ -279,86 +323,19 @@ def _compare_metric(model, task, index, metric, b_raw, c_raw, present: bool, rul
     return f
 
 
-# ------------------------------------------------------------------------------------------ output
-def _fmt(v: float | None) -> str:
-    return "" if v is None else f"{v:.6g}"
-
-
-def format_table(result: GateResult, verbose: bool = False) -> str:
-    order = {"REGRESSION": 0, "ERROR": 1, "CHANGED": 2, "MISSING": 3, "IMPROVEMENT": 4, "FIXED": 5, "NEW": 6, "ok": 7}
-    shown = [f for f in result.findings if verbose or f.status != "ok"]
-    shown.sort(key=lambda f: (order.get(f.status, 9), f.task, f.index or "", f.model, f.metric))
-    lines = []
-    if shown:
-        rows = [("status", "model", "task", "index", "metric", "baseline", "current", "delta", "tolerance", "note")]
-        for f in shown:
-            d = f.delta
-            rows.append((f.status, f.model, f.task, f.index or "-", f.metric, _fmt(f.baseline), _fmt(f.current),
-                         "" if d is None else f"{d:+.6g}", "" if f.tolerance is None else f"{f.tolerance:g}", f.note))
-        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-        for i, r in enumerate(rows):
-            lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-            if i == 0:
-                lines.append("  ".join("-" * w for w in widths))
-        lines.append("")
-    for n in result.notes:
-        lines.append(f"note: {n}")
-    counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in
-                       ("REGRESSION", "ERROR", "CHANGED", "MISSING", "IMPROVEMENT", "FIXED", "NEW"))
-    checked = sum(1 for f in result.findings if f.metric and f.status in ("ok", "REGRESSION", "IMPROVEMENT", "CHANGED"))
-    verdict = "FAIL" if result.failed else "PASS"
-    lines.append(f"gate: {verdict}: {result.compared_jobs} job(s) compared, {checked} score(s) checked; {counts}")
-    return "\n".join(lines)
-
-
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def _x(text) -> str:
-    return _XML_BAD.sub("?", str(text))
-
-
-def junit_xml(result: GateResult) -> str:
-    """One testcase per checked score and per missing/new/failed job; regressions are failures."""
-    import xml.etree.ElementTree as ET
-    suite = ET.Element("testsuite", name="embedding-gate")
-    n_fail = n_skip = 0
-    for f in result.findings:
-        case = ET.SubElement(suite, "testcase", classname=_x(f"gate.{f.model}"),
-                             name=_x(f"{f.task}" + (f" [{f.index}]" if f.index else "") + (f" {f.metric}" if f.metric else "")))
-        detail = (f"{f.job} {f.metric}: baseline {_fmt(f.baseline)}, current {_fmt(f.current)}"
-                  + (f", delta {f.delta:+.6g}" if f.delta is not None else "")
-                  + (f", tolerance {f.tolerance:g}" if f.tolerance is not None else "") + (f"; {f.note}" if f.note else ""))
-        if f.status in FAILING or (f.status == "MISSING" and result.fail_on_missing):
-            n_fail += 1
-            el = ET.SubElement(case, "failure", message=_x(f"{f.status}: {detail}"), type=f.status)
-            el.text = _x(detail)
-        elif f.status == "MISSING":
-            n_skip += 1
-            ET.SubElement(case, "skipped", message=_x(f"MISSING: {detail}"))
-        elif f.status != "ok":
-            ET.SubElement(case, "system-out").text = _x(f"{f.status}: {detail}")
-    suite.set("tests", str(len(result.findings)))
-    suite.set("failures", str(n_fail))
-    suite.set("errors", "0")
-    suite.set("skipped", str(n_skip))
-    if result.notes:
-        ET.SubElement(suite, "system-out").text = _x("\n".join(result.notes))
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
 def run_gate(baseline: str, results: str = "results", *, tolerances: list[str] | None = None,
              all_scores: bool = False, junit: str | None = None, fail_on_missing: bool = False,
-             verbose: bool = False) -> tuple[GateResult, str]:
-    base, base_notes = load_results(baseline, "baseline")
+             verbose: bool = False, significance: float | None = None) -> tuple[GateResult, str]:
+    """significance: alpha of the significance mode (`--significance [ALPHA]`), None for tolerances only."""
+    if significance is not None and not 0 < significance < 1:
+        raise HarnessError(f"--significance {significance}: alpha must be between 0 and 1 (e.g. 0.05)")
+    base, base_paths, base_notes = load_results_with_paths(baseline, "baseline")
     if not base:
         raise HarnessError(f"baseline {baseline}: no result files in it"
                            + (f" ({len(base_notes)} skipped: {base_notes[0]})" if base_notes else ""))
-    cur, cur_notes = load_results(results, "results folder")
-    res = compare(base, cur, all_scores=all_scores, tolerances=tolerances, fail_on_missing=fail_on_missing)
+    cur, cur_paths, cur_notes = load_results_with_paths(results, "results folder")
+    res = compare(base, cur, all_scores=all_scores, tolerances=tolerances, fail_on_missing=fail_on_missing,
+                  significance=significance, paths=(base_paths, cur_paths))
     res.notes[:0] = base_notes + cur_notes
     if junit:
         p = Path(junit)

@@ -60,6 +60,15 @@ TASKS: dict[str, str] = {
     "HNSWInsertionOrder-W2V": "tasks.hnsw_order:w2v",
     "RankingShift-SciFact": "tasks.ranking_shift:scifact",
     "RankingShift-NFCorpus": "tasks.ranking_shift:nfcorpus",
+    # --- ANN index sweeps (one job per index build point; every query point on one build)
+    "ANN-SciFact": "tasks.ann_sweep:scifact",
+    "ANN-NFCorpus": "tasks.ann_sweep:nfcorpus",
+    "ANN-W2V": "tasks.ann_sweep:w2v",
+    "ANN-Synthetic100k": "tasks.ann_sweep:synthetic100k",
+    # --- compression: truncation x quantisation x rescoring (issue 17)
+    "Compression-SciFact": "tasks.compression:scifact",
+    "Compression-STSBenchmark": "tasks.compression:stsbenchmark",
+    "Compression-Banking77": "tasks.compression:banking77",
     # --- bias
     "WEAT": "tasks.weat:weat",
     "SEAT": "tasks.seat:seat",
@@ -78,17 +87,36 @@ INDEXES: dict[str, str] = {
     "exact": "adapters.indexes.exact:exact",
     "hnswlib": "adapters.indexes.hnswlib_index:hnswlib_index",
     "faiss-hnsw": "adapters.indexes.faiss_hnsw:faiss_hnsw",
+    "faiss-hnsw-sq8": "adapters.indexes.faiss_hnsw_sq:faiss_hnsw_sq8",
+    "faiss-ivf-flat": "adapters.indexes.faiss_ivf:faiss_ivf_flat",
+    "faiss-ivf-pq": "adapters.indexes.faiss_ivf:faiss_ivf_pq",
+    "usearch": "adapters.indexes.usearch_index:usearch_index",
+    "lancedb-flat": "adapters.indexes.lancedb_index:lancedb_flat",
+    "lancedb-ivf-pq": "adapters.indexes.lancedb_index:lancedb_ivf_pq",
+    "lancedb-hnsw-sq": "adapters.indexes.lancedb_index:lancedb_hnsw_sq",
+    "binary-hamming": "adapters.indexes.compressed:binary_hamming",      # issue 17: sign bits, Hamming
+    "int8-flat": "adapters.indexes.compressed:int8_flat",                # issue 17: int8 / uint8 codes
 }
 
 # Prefix -> factory taking the text after the colon.
-TASK_PREFIXES: dict[str, str] = {"beir": "tasks.retrieval:from_folder"}
+TASK_PREFIXES: dict[str, str] = {"beir": "tasks.retrieval:from_folder", "ann": "tasks.ann_sweep:from_npy"}
+TASK_PREFIXES["mteb"] = "tasks.mteb_task:from_name"                       # any MTEB task, scored by mteb
+# Prefix -> function of the text after the colon returning several task names (expanded by the CLI)
+TASK_EXPANDERS: dict[str, str] = {"mteb-benchmark": "tasks.mteb_catalogue:benchmark_task_names"}
 MODEL_PREFIXES: dict[str, str] = {
     "st": "adapters.models.sentence_transformers:from_path_or_hub_id",
     "vectors": "adapters.models.precomputed:from_npy",
     "words": "adapters.models.word_vectors:from_folder",
+    "http": "adapters.models.http_embeddings:from_spec",            # OpenAI-compatible POST /embeddings
+    "openai": "adapters.models.http_embeddings:openai_from_spec",
+    "mteb-model": "adapters.models.mteb_model:from_name",               # mteb.get_model, with MTEB's prompts
+    "compressed": "adapters.models.compressed:from_spec",               # <model>@dim=128+int8 (issue 17)
 }
 INDEX_PREFIXES: dict[str, str] = {}
 PREFIX_HINTS = {"beir": "folder or BEIR name"}   # what follows the prefix, where it is not a path
+PREFIX_HINTS.update({"http": "model@base_url#version=V&setting=value...", "openai": "model#version=V&setting=value..."})
+PREFIX_HINTS["compressed"] = "model@dim=D+precision[+calibration=vectors.npy]"
+PREFIX_HINTS.update({"mteb": "MTEB task name", "mteb-model": "mteb model name", "mteb-benchmark": "MTEB benchmark name"})
 
 
 def prefix_label(prefix: str) -> str:
@@ -118,6 +146,8 @@ SUITES: dict[str, list[str]] = {
                    "HNSWInsertionOrder-GMM", "HNSWInsertionOrder-GramSchmidt64"],
     "hnsw-order-ci": ["HNSWInsertionOrder-Synthetic"],
     "ranking-shift": ["RankingShift-SciFact", "RankingShift-NFCorpus"],
+    "ann": ["ANN-SciFact", "ANN-NFCorpus", "ANN-W2V", "ANN-Synthetic100k"],
+    "compression": ["Compression-SciFact", "Compression-STSBenchmark", "Compression-Banking77"],
 }
 
 DEFAULT_MODELS = ["all-MiniLM-L6-v2"]

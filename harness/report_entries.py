@@ -4,7 +4,9 @@ The user's results (`--results`, default `results/`) and the published ones (`le
 of this checkout, found beside the harness package; `--published DIR`, or none) are read with
 `harness.results.load_result_files`; a file it rejects becomes a note, never a crash. Published
 entries keep their result untouched but are labelled `<model> (published)`, so they sit beside the
-user's own rows in every table, plot and page. Two results of one (label, task, index) keep the newest.
+user's own rows in every table, plot and page. Two results of one (label, task, index point) keep the
+newest; an index point is the index with its build and query parameters (`report_fields.index_point`),
+so every build point of an index sweep is its own entry, labelled by the parameters that differ.
 
 What a task type is called and whether it is ranked comes from the results' `declared` blocks
 (`report_fields.declared_of`), never from a table here.
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from .errors import HarnessError
 from .report_fields import (FROM_REGISTRY, FROM_RESULT, UNDECLARED, Declared, declared_of, index_is_exact,
-                            index_name, is_number)
+                            index_name, index_point, is_number, natural_key, point_labels)
 from .results import load_result_files, read_result, safe_name
 
 PUBLISHED_SUFFIX = " (published)"
@@ -53,6 +55,7 @@ class Entry:
     declared: Declared | None = None  # the task's declaration (filled from the result when not given)
     ranked: bool = False             # its task type is ranked (set by `resolve_types`)
     type_title: str = ""
+    index_label: str | None = None   # the index name, with the parameters that tell its points apart
 
     def __post_init__(self):
         if self.declared is None:
@@ -77,6 +80,10 @@ class Entry:
         return index_name(self.result.get("index"))
 
     @property
+    def index_point(self) -> str | None:
+        return index_point(self.result.get("index"))
+
+    @property
     def exact(self) -> bool:
         return index_is_exact(self.result.get("index"))
 
@@ -97,7 +104,8 @@ class Entry:
     @property
     def column(self) -> str:
         """Table column: the task, plus the index when it searches approximately."""
-        return self.task if self.exact else f"{self.task} [{self.index}]"
+        label = self.index_label or self.index
+        return self.task if self.exact and label == self.index else f"{self.task} [{label}]"
 
     @property
     def in_overall(self) -> bool:
@@ -177,22 +185,34 @@ def load_entries(results_dir: str | os.PathLike = "results", published=True) -> 
     if pubs:
         notes.append(f"rows labelled '{PUBLISHED_SUFFIX.strip()}' are the published leaderboard's results, read "
                      f"from {shown_path(pub)}; the others are yours, from {root}")
+    label_points(user + pubs)
     chosen: dict[tuple, Entry] = {}
     for e in user + pubs:
-        key = (e.model, e.task, e.index)
+        key = (e.model, e.task, e.index_point)
         old = chosen.get(key)
         if old is not None:
             keep, drop = sorted((old, e), key=lambda x: str(x.result.get("created_at") or ""), reverse=True)
             notes.append(f"{e.model} / {e.column}: two result files ({keep.rel}, {drop.rel}); kept the newer {keep.rel}")
             e = keep
         chosen[key] = e
-    entries = sorted(chosen.values(), key=lambda x: (x.task_type, x.task, x.index or "", x.model))
+    entries = sorted(chosen.values(), key=lambda x: (x.task_type, x.task, natural_key(x.index_label), x.model))
     types = resolve_types(entries, notes)
     for e in entries:
         if e.result.get("status") == "ok" and not e.ok:
             notes.append(f"{e.model} / {e.column}: status ok but no finite main score; shown as missing")
     return Loaded(entries, notes, root, pub, sum(not e.published for e in entries),
                   sum(e.published for e in entries), types)
+
+
+def label_points(entries: list[Entry]) -> None:
+    """Sets `index_label` on every entry: per (task, index name), the parameters that differ between its points."""
+    groups: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.task, e.index), []).append(e)
+    for group in groups.values():
+        labels = point_labels([e.result.get("index") for e in group])
+        for e in group:
+            e.index_label = labels.get(e.index_point, e.index)
 
 
 _SOURCE_ORDER = {FROM_RESULT: 0, FROM_REGISTRY: 1, UNDECLARED: 2}

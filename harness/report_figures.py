@@ -3,16 +3,18 @@
 Per task: the generic main-score bars and the QPS-vs-recall Pareto plot (`report_plots`), then each
 plot function the task declares (`declared.plots`, "module:plot_function"), called once with that
 task's ok results: `plot_x(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]`.
-Only attributes whose name starts with `plot_` are called. Per model: its profile over the ranked
-tasks. A failing import or plot becomes a warning note.
+Only attributes whose name starts with `plot_` are called. A task that declares a plot function named
+for both QPS and recall (`plot_recall_vs_qps`) draws its own QPS-vs-recall chart: the generic Pareto
+plot is then left out rather than drawn twice. Per model: its profile over the ranked tasks. A failing
+import or plot becomes a warning note.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .report_entries import Entry, page_slug
+from .report_fields import declared_function
 
 
 @dataclass
@@ -28,18 +30,18 @@ class PlotSet:
 
 def plot_function(target: str):
     """The callable a `declared.plots` entry names (a ValueError or ImportError says why not)."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr.startswith("plot_"):
-        raise ValueError(f"{target!r} is not 'module:plot_function' (only functions named plot_* are called)")
-    fn = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(fn):
-        raise ValueError(f"{module_name} has no function {attr}")
-    return fn
+    return declared_function(target, "plot_")
 
 
 def declared_plots(group: list[Entry]) -> list[str]:
     """The plot functions a task's results declare, in order, each once."""
     return list(dict.fromkeys(t for e in group for t in e.declared.plots))
+
+
+def draws_own_pareto(targets: list[str]) -> bool:
+    """The task declares its own QPS-vs-recall plot (a function named with both words)."""
+    names = [t.partition(":")[2].lower() for t in targets]
+    return any("qps" in n and "recall" in n for n in names)
 
 
 def render_plots(entries: list[Entry], plots_dir: Path) -> PlotSet:
@@ -56,7 +58,9 @@ def render_plots(entries: list[Entry], plots_dir: Path) -> PlotSet:
         paths: list[Path] = []
         if ok:
             paths += _guarded(out, f"{task}: bars", rp.plot_task_bars, ok, plots_dir / f"bars-{slug}.png", colors)
-            paths += _guarded(out, f"{task}: pareto", rp.plot_pareto, ok, plots_dir / f"pareto-{slug}.png", colors)
+            if not draws_own_pareto(declared_plots(ok)):
+                paths += _guarded(out, f"{task}: pareto", rp.plot_pareto, ok, plots_dir / f"pareto-{slug}.png",
+                                  colors)
             paths += _family(out, task, ok, plots_dir / f"{slug}-family")
         out.by_task[task] = paths
     for model in sorted({e.model for e in entries}):

@@ -1,8 +1,8 @@
 """Generic report plots that need no knowledge of any task (matplotlib, Agg, PNG).
 
 Each function takes the report's entries for one task (`harness.report_entries.Entry`: `.result`,
-`.model`, `.index`), writes one PNG and returns its path, or None when the results hold nothing it
-can draw:
+`.model`, `.index`, `.index_label`), writes one PNG and returns its path, or None when the results hold
+nothing it can draw:
 
 - bars: `main_score` per model (grouped by index when a task ran under several indexes);
 - Pareto (methods.md §6.4): (recall, QPS) points from `details` records having a key with
@@ -19,14 +19,14 @@ import re
 from pathlib import Path
 
 from .pareto import pareto_front
-from .report_fields import is_number
+from .report_fields import is_number, natural_key
 
 DPI = 110
 RECALL_KEY = re.compile(r"recall", re.I)
 ANN_RECALL_SCORE = re.compile(r"(index|ann|hnsw|approx)\w*recall|recall\w*(exact|vs|ann|index)", re.I)
 QPS_KEY = re.compile(r"(^|_)qps($|_)", re.I)
 EF_KEYS = ("ef", "ef_search", "efSearch", "efsearch")
-__all__ = ["pareto_front", "plot_task_bars", "plot_pareto", "plot_model_profile", "model_colors"]
+__all__ = ["pareto_front", "plot_task_bars", "plot_pareto", "plot_model_profile", "model_colors", "plain_log_axis"]
 
 
 def _plt():
@@ -53,6 +53,21 @@ def model_colors(models: list[str]) -> dict[str, tuple]:
     import matplotlib
     cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
     return {m: cmap(i % cmap.N) for i, m in enumerate(models)}
+
+
+def plain_log_axis(ax) -> None:
+    """QPS as plain numbers (2,500 rather than 2.5 x 10^3) on the log axis: 1-2-5 steps, or every step
+    when the range holds fewer than three of those."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    lo, hi = ax.get_ylim()
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    steps = sum(lo <= s * 10.0 ** d <= hi for d in decades for s in (1, 2, 5))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if steps >= 3 else tuple(range(1, 10))))
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig, out: Path) -> Path:
@@ -154,22 +169,24 @@ def plot_task_bars(entries, out: Path, colors: dict) -> Path | None:
     """Main score per model; one bar per index when the task ran under several."""
     plt = _plt()
     first = entries[0].result
-    indexes = sorted({e.index or "" for e in entries}, key=lambda i: (i not in ("", "exact"), i))
+    indexes = sorted({e.index_label or "" for e in entries}, key=lambda i: (i not in ("", "exact"), natural_key(i)))
     models = sorted({e.model for e in entries},   # best first; equal scores by name (sets have no order)
                     key=lambda m: (-max(e.main_score for e in entries if e.model == m), m))
+    if len(indexes) > 2:
+        return _bars_per_point(entries, models, indexes, out, colors)
     height = 0.8 / len(indexes)
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.42 * len(models) * max(1, len(indexes) * 0.7)))
     hatches = ["", "//", "..", "xx", "\\\\", "++"]
     for j, idx in enumerate(indexes):
         for i, m in enumerate(models):
-            e = next((e for e in entries if e.model == m and (e.index or "") == idx), None)
+            e = next((e for e in entries if e.model == m and (e.index_label or "") == idx), None)
             if e is None:
                 continue
             y = i + (j - (len(indexes) - 1) / 2) * height
             ax.barh(y, e.main_score, height=height * 0.92, color=colors.get(m), hatch=hatches[j % len(hatches)],
                     edgecolor="white" if not hatches[j % len(hatches)] else "0.25", linewidth=0.5,
                     label=text(idx or "no index") if i == 0 or not any(
-                        x.model == models[0] and (x.index or "") == idx for x in entries) else None)
+                        x.model == models[0] and (x.index_label or "") == idx for x in entries) else None)
             ax.text(e.main_score, y, f" {e.main_score:.4f}", va="center", fontsize=8)
     ax.set_yticks(range(len(models)), [text(short(m)) for m in models])
     ax.invert_yaxis()
@@ -179,8 +196,32 @@ def plot_task_bars(entries, out: Path, colors: dict) -> Path | None:
     ax.set_xlabel(text(first.get("main_score_name") or "main score"))
     ax.set_title(text(f"{first.get('task')} ({entries[0].type_title}, {first.get('split') or 'test'})"))
     ax.grid(axis="y", visible=False)
-    if len(indexes) > 1:
-        ax.legend(title="index", loc="lower right")
+    if len(indexes) > 1:   # beside the axes: never over a bar or its value
+        ax.legend(title="index", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, out)
+
+
+def _bars_per_point(entries, models: list[str], indexes: list[str], out: Path, colors: dict) -> Path:
+    """Many index points: one labelled bar per (model, index point), coloured by model, rather than
+    hatches nobody can tell apart."""
+    plt = _plt()
+    first = entries[0].result
+    rows = [e for m in models for idx in indexes for e in entries if e.model == m and (e.index_label or "") == idx]
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.3 * len(rows)))
+    for y, e in enumerate(rows):
+        ax.barh(y, e.main_score, height=0.75, color=colors.get(e.model))
+        ax.text(e.main_score, y, f" {e.main_score:.4f}", va="center", fontsize=7)
+    many = len(models) > 1
+    labels = [(f"{short(e.model, 24)}: " if many else "") + short(e.index_label or "no index", 48) for e in rows]
+    ax.set_yticks(range(len(rows)), [text(label) for label in labels], fontsize=7)
+    ax.invert_yaxis()
+    lo, hi = min(0.0, min(e.main_score for e in rows)), max(e.main_score for e in rows)
+    ax.set_xlim(lo, hi * 1.18 if hi > 0 else 1)
+    ax.set_xlabel(text(first.get("main_score_name") or "main score"))
+    model_note = "" if many else f"{short(models[0], 40)}, "
+    ax.set_title(text(f"{first.get('task')} ({entries[0].type_title}, {model_note}{first.get('split') or 'test'}): "
+                      "per index point"))
+    ax.grid(axis="y", visible=False)
     return _save(fig, out)
 
 
@@ -217,7 +258,7 @@ def plot_pareto(entries, out: Path, colors: dict) -> Path | None:
                 label = short(e.model, 24) if many_models else (e.index or "index")
                 series.setdefault(label, []).append(point)
                 series_model[label] = e.model
-                annotate.append((e.index or "", point))
+                annotate.append((e.index_label or "", point))
     if not series or sum(len(v) for v in series.values()) < 2:
         return None
     plt = _plt()
@@ -233,6 +274,7 @@ def plot_pareto(entries, out: Path, colors: dict) -> Path | None:
     for name, point in annotate:
         ax.annotate(text(name), point, textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_yscale("log")
+    plain_log_axis(ax)
     ax.set_xlabel("recall@k against exact search")
     ax.set_ylabel("queries per second (log)")
     ax.set_title(text(f"{entries[0].task}: QPS vs recall, Pareto fronts"))

@@ -19,6 +19,7 @@ from .report_entries import Entry, page_slug
 from .report_fields import flatten_scores, is_number
 from .report_figures import PlotSet
 from .report_tables import Table, format_value, table_header
+from .report_task_tables import TaskTables, site_view
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -29,21 +30,24 @@ def _environment():
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def _cell(text, *, cls: str = "", sort=None, href: str | None = None, tag: str | None = None) -> dict:
-    return {"text": text, "cls": cls, "sort": sort, "href": href, "tag": tag}
+def _cell(text, *, cls: str = "", sort=None, href: str | None = None, tag: str | None = None,
+          ci: str | None = None) -> dict:
+    return {"text": text, "cls": cls, "sort": sort, "href": href, "tag": tag, "ci": ci}
 
 
 def _head(label, *, numeric: bool = True, cls: str = "", href: str | None = None) -> dict:
     return {"label": label, "type": "num" if numeric else "text", "cls": cls, "href": href}
 
 
-MISSING = {"text": "–", "cls": "missing", "sort": "", "href": None, "tag": None}
+MISSING = {"text": "–", "cls": "missing", "sort": "", "href": None, "tag": None, "ci": None}
 
 
 class Site:
     def __init__(self, root: Path, entries: list[Entry], tables: list[Table], plots: PlotSet, notes: list[str],
-                 context: dict):
+                 context: dict, task_tables: TaskTables | None = None):
         self.root, self.entries, self.tables, self.plots, self.notes, self.ctx = root, entries, tables, plots, notes, context
+        self.task_tables = task_tables or TaskTables()
+        self.significance: dict | None = None
         self.models = sorted({e.model for e in entries})
         self.tasks = sorted({e.task for e in entries})
         self.published = {e.model for e in entries if e.published}
@@ -81,21 +85,32 @@ class Site:
                 href = f"#{page_slug(h)}"
             elif h in t.column_tasks:
                 href = self.task_href(t.column_tasks[h], depth)
-            heads.append(_head(t.header_label(h), numeric=h != "Model", cls="name" if h == "Model" else "", href=href))
+            text = h == "Model" or h in t.text_columns
+            cls = "name" if h == "Model" else "txt" if text else ""
+            heads.append(_head(t.header_label(h), numeric=not text, cls=cls, href=href))
         rows = []
         for r in t.rows:
             cells = []
             for h in header:
                 v = r.get(h)
                 if h == "Model":
-                    cells.append(_cell(v, cls="name", href=self.model_href(v, depth)))
+                    cells.append(_cell(v, cls="name tied" if (v, h) in t.marked else "name",
+                                       href=self.model_href(v, depth)))
+                elif h in t.text_columns:   # a long table's Task cell opens the task's page
+                    href = self.task_href(v, depth) if h == "Task" and v in self.tasks else None
+                    cells.append(_cell(v, cls="txt", href=href))
                 elif v == "error":
                     cells.append(_cell("error", cls="err", sort=""))
                 elif v is None:
                     cells.append(MISSING)
                 else:
-                    cells.append(_cell(format_value(v, t.percent, h), cls="best" if h in best and v == best[h] else "",
-                                       sort=repr(float(v))))
+                    key = (r.get("Model"), h)
+                    cls = " ".join(c for c in ("best" if h in best and v == best[h] else "",
+                                               "tied" if key in t.marked else "") if c)
+                    ci = t.intervals.get(key)
+                    cells.append(_cell(format_value(v, t.percent, h), cls=cls, sort=repr(float(v)),
+                                       ci=f"[{format_value(ci[0], t.percent)}, {format_value(ci[1], t.percent)}]"
+                                       if ci else None))
             rows.append({"cls": self.row_class(r.get("Model")), "cells": cells})
         note = "; ".join(x for x in (t.note, "scores x 100" if t.percent and t.ranked else "") if x)
         return {"id": page_slug(t.key), "title": "Overall leaderboard" if t.key == "overall" else t.title,
@@ -142,7 +157,7 @@ class Site:
         return self.render("index.html", self.ctx["title"], 0, n_models=len(self.models), n_tasks=len(self.tasks),
                            tables=[self.table_view(t, 0) for t in self.tables], task_list=self.task_list_view(),
                            models=[{"name": m, "href": self.model_href(m, 0), "published": m in self.published}
-                                   for m in self.models], notes=self.notes)
+                                   for m in self.models], notes=self.notes, significance=self.significance)
 
     def task_page(self, task: str) -> str:
         group = [e for e in self.entries if e.task == task]
@@ -158,19 +173,22 @@ class Site:
                  _head("status", numeric=False, cls="txt")] + [_head(k) for k in metrics]
         rows = []
         sign = 1 if first.lower_is_better else -1
-        for e in sorted(group, key=lambda e: (sign * e.main_score if e.ok else 1e300, e.model, e.index or "")):
+        for e in sorted(group, key=lambda e: (sign * e.main_score if e.ok else 1e300, e.model, e.index_label or "")):
             scores = flatten_scores(e.result.get("scores"))
             status = e.result.get("status")
-            cells = [_cell(e.model, cls="name", href=self.model_href(e.model, 1)), _cell(e.index or "–", cls="txt"),
+            cells = [_cell(e.model, cls="name", href=self.model_href(e.model, 1)),
+                     _cell(e.index_label or "–", cls="txt"),
                      _cell(status, cls="txt" + (" err" if status != "ok" else ""))]
             cells += [_cell(f"{scores[k]:.5g}", sort=repr(float(scores[k]))) if is_number(scores.get(k)) else MISSING
                       for k in metrics]
             rows.append({"cls": self.row_class(e.model), "cells": cells})
-        blocks = [self.provenance(e, e.model + (f" / {e.index}" if e.index else ""))
-                  for e in sorted(group, key=lambda e: (e.model, e.index or ""))]
+        blocks = [self.provenance(e, e.model + (f" / {e.index_label}" if e.index_label else ""))
+                  for e in sorted(group, key=lambda e: (e.model, e.index_label or ""))]
         return self.render("task.html", f"{task} — {self.ctx['title']}", 1, task=task, type_title=first.type_title,
                            task_type=first.task_type, split=first.result.get("split"), main=main, ranked=first.ranked,
                            scores={"note": "", "headers": heads, "rows": rows},
+                           task_tables=[site_view(t) for t in self.task_tables.by_task.get(task, [])],
+                           table_notes=self.task_tables.failures.get(task, []),
                            plots=self.figures(self.plots.by_task.get(task, []), self.root / "tasks"),
                            provenance_blocks=blocks)
 
@@ -187,8 +205,9 @@ class Site:
                  _head("index", numeric=False, cls="txt"), _head("main score", numeric=False, cls="txt"),
                  _head("value"), _head("rank in task")]
         rows = []
-        for e in sorted(group, key=lambda e: (e.type_title, e.task, e.index or "")):
-            peers = [x.main_score for x in self.entries if x.task == e.task and x.index == e.index and x.ok]
+        for e in sorted(group, key=lambda e: (e.type_title, e.task, e.index_label or "")):
+            peers = [x.main_score for x in self.entries
+                     if x.task == e.task and x.index_point == e.index_point and x.ok]
             rank = None
             if e.ok and e.ranked:
                 rank = 1 + sum(1 for v in peers if (v < e.main_score if e.lower_is_better else v > e.main_score))
@@ -196,10 +215,10 @@ class Site:
                      _cell(e.result.get("status"), cls="err", sort=""))
             rows.append({"cls": "", "cells": [
                 _cell(e.task, cls="name", href=self.task_href(e.task, 1)), _cell(e.type_title, cls="txt"),
-                _cell(e.index or "–", cls="txt"), _cell(e.result.get("main_score_name"), cls="txt"), value,
+                _cell(e.index_label or "–", cls="txt"), _cell(e.result.get("main_score_name"), cls="txt"), value,
                 _cell(f"{rank} / {len(peers)}") if rank else MISSING]})
-        blocks = [self.provenance(e, e.task + (f" / {e.index}" if e.index else ""))
-                  for e in sorted(group, key=lambda e: (e.task.lower(), e.index or ""))]
+        blocks = [self.provenance(e, e.task + (f" / {e.index_label}" if e.index_label else ""))
+                  for e in sorted(group, key=lambda e: (e.task.lower(), e.index_label or ""))]
         return self.render("model.html", f"{model} — {self.ctx['title']}", 1, model=model, revision=rev,
                            n_results=len(group), published=model in self.published, overall=overall,
                            results={"note": "", "headers": heads, "rows": rows},
@@ -208,8 +227,11 @@ class Site:
 
 
 def write_site(root: Path, entries: list[Entry], tables: list[Table], plots: PlotSet, notes: list[str],
-               context: dict) -> tuple[Path, list[Path]]:
-    site = Site(root, entries, tables, plots, notes, context)
+               context: dict, task_tables: TaskTables | None = None,
+               significance: dict | None = None) -> tuple[Path, list[Path]]:
+    """significance: the index page's significance section (`report_significance_views.site_view`)."""
+    site = Site(root, entries, tables, plots, notes, context, task_tables)
+    site.significance = significance
     (root / "assets").mkdir(parents=True, exist_ok=True)
     for name in ("style.css", "sortable.js"):
         shutil.copyfile(TEMPLATES / "assets" / name, root / "assets" / name)

@@ -9,7 +9,9 @@ descriptive. A job run with an approximate index gets its own column (`SciFact [
 the rank and the means, which use the exact (or index-free) job of each task.
 
 One table per task type, titled by the declared title; ranked types first, each group ordered by
-title (no task type is known here by name).
+title (no task type is known here by name). A descriptive type whose tasks ran several points of one
+index (an index sweep: one result per build point) is a long table, one row per (model, task, index
+point), rather than a column per point.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .report_entries import Entry, TaskType
-from .report_fields import flatten_scores, is_number
+from .report_fields import flatten_scores, is_number, natural_key
 
 
 @dataclass
@@ -36,6 +38,10 @@ class Table:
     column_titles: dict[str, str] = field(default_factory=dict)   # column -> shown header (overall: type titles)
     lower_better: set[str] = field(default_factory=set)           # ranked columns where lower is better
     note: str = ""
+    text_columns: set[str] = field(default_factory=set)           # columns of names, not numbers
+    # report_significance: (model, column) -> its 95% interval; (model, column) not separable from the best
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    marked: set[tuple[str, str]] = field(default_factory=set)
 
     def header_label(self, column: str) -> str:
         return self.column_titles.get(column, column)
@@ -78,7 +84,7 @@ def build_tables(entries: list[Entry], types: dict[str, TaskType]) -> list[Table
     for t in ordered:
         group, title = by_type[t], types[t].title
         columns = list(dict.fromkeys(e.column for e in sorted(group, key=lambda e: (e.task, not e.exact,
-                                                                                  e.index or ""))))
+                                                                                  e.index_label or ""))))
         values = _value_matrix(group)
         col_tasks = {e.column: e.task for e in group}
         if types[t].ranked:
@@ -89,6 +95,8 @@ def build_tables(entries: list[Entry], types: dict[str, TaskType]) -> list[Table
                     "or the mean" if len(type_columns[t]) < len(columns) else "")
             tables.append(Table(title, t, True, ["Mean"] + columns, rows, True, col_tasks,
                                 lower_better={c for c in columns if c in lower}, note=note))
+        elif _sweeps_points(group):
+            tables.append(_long_table(group, title, t))
         else:
             mains = {e.column: e.result.get("main_score_name") for e in group}
             labels = {c: f"{c} ({mains[c]})" if mains.get(c) else c for c in columns}
@@ -99,6 +107,24 @@ def build_tables(entries: list[Entry], types: dict[str, TaskType]) -> list[Table
                                 note="descriptive figures (not a quality ranking): main score of each task"))
     overall = _overall_table(entries, type_columns, types, lower)
     return ([overall] if overall else []) + tables
+
+
+def _sweeps_points(group: list[Entry]) -> bool:
+    """Some task of the group ran several points of one index."""
+    seen: dict[tuple, set] = {}
+    for e in group:
+        seen.setdefault((e.task, e.index), set()).add(e.index_point)
+    return any(len(points) > 1 for points in seen.values())
+
+
+def _long_table(group: list[Entry], title: str, key: str) -> Table:
+    rows = [{"Model": e.model, "Task": e.task, "Index": e.index_label or "", "Score": e.result.get("main_score_name"),
+             "Value": e.main_score if e.ok else ("error" if e.result.get("status") == "error" else None)}
+            for e in sorted(group, key=lambda e: (e.task, e.model, e.index or "", natural_key(e.index_label)))]
+    return Table(title, key, False, ["Task", "Index", "Score", "Value"], rows, False,
+                 text_columns={"Task", "Index", "Score"},
+                 note="descriptive figures (not a quality ranking): main score of each task and index point; "
+                      "the task pages hold the task's own tables and plots")
 
 
 def _value_matrix(group: list[Entry]) -> dict[str, dict[str, object]]:
@@ -186,10 +212,22 @@ def md_escape(text: str) -> str:
 def table_markdown(t: Table) -> str:
     header = table_header(t)
     lines = ["| " + " | ".join(md_escape(t.header_label(h)) for h in header) + " |",
-             "|" + "|".join("---:" if h != "Model" else "---" for h in header) + "|"]
+             "|" + "|".join("---:" if h != "Model" and h not in t.text_columns else "---" for h in header) + "|"]
     for r in t.rows:
-        lines.append("| " + " | ".join(md_escape(format_value(r.get(h), t.percent, h)) for h in header) + " |")
+        lines.append("| " + " | ".join(cell_markdown(t, r, h) for h in header) + " |")
     return "\n".join(lines)
+
+
+def cell_markdown(t: Table, row: dict, column: str) -> str:
+    """A cell as Markdown: the value, its interval when known, bold when marked."""
+    v = row.get(column)
+    text = format_value(v, t.percent, column)
+    key = (row.get("Model"), column)
+    if key in t.intervals and is_number(v):
+        lo, hi = t.intervals[key]
+        text += f" [{format_value(lo, t.percent)}, {format_value(hi, t.percent)}]"
+    text = md_escape(text)
+    return f"**{text}**" if key in t.marked and text else text
 
 
 def scores_csv(entries: list[Entry]) -> str:
@@ -202,15 +240,17 @@ def scores_csv(entries: list[Entry]) -> str:
         source = "published" if e.published else "results"
         scores = e.result.get("scores") or {}
         if not scores:
-            w.writerow([e.model, e.task, e.task_type, e.index or "", e.result.get("status"), "", "", "", e.rel, source])
+            w.writerow([e.model, e.task, e.task_type, e.index_label or "", e.result.get("status"), "", "", "", e.rel,
+                        source])
         for k, v in flatten_scores(scores).items():
-            w.writerow([e.model, e.task, e.task_type, e.index or "", e.result.get("status"), k,
+            w.writerow([e.model, e.task, e.task_type, e.index_label or "", e.result.get("status"), k,
                         repr(float(v)) if is_number(v) else v, k == e.result.get("main_score_name"), e.rel, source])
     return buf.getvalue()
 
 
 def render_markdown(tables: list[Table], plots_by_task: dict[str, list[Path]], notes: list[str], context: dict,
-                    md_dir: Path) -> str:
+                    md_dir: Path, extra: list[str] = ()) -> str:
+    """The report; `extra`: Markdown lines placed after the leaderboard tables (the tasks' own tables)."""
     sources = f"{context['n_results']} result file(s) in `{context['results_dir']}`"
     if context.get("n_published"):
         sources += (f" and {context['n_published']} published result file(s) in `{context['published_dir']}` "
@@ -224,6 +264,7 @@ def render_markdown(tables: list[Table], plots_by_task: dict[str, list[Path]], n
         if t.note:
             lines += [f"_{md_escape(t.note)}_", ""]
         lines += [table_markdown(t), ""]
+    lines += list(extra)
     task_plots = [(task, ps) for task, ps in plots_by_task.items() if ps]
     if task_plots:
         lines += ["## Plots", ""]

@@ -37,15 +37,37 @@ NUMBER = cs.float_schema(allow_inf_nan=False, strict=True)
 ANY = cs.any_schema()
 OBJECT = cs.dict_schema(STR, ANY)
 
-INDEX = _object({"name": STR}, {"build": OBJECT, "query": OBJECT})
+# point / query_points (index grids, harness/index_grid.py): the job's point key and the query points it
+# searched; optional so results written before grids stay valid
+INDEX = _object({"name": STR}, {"exact": BOOL, "build": OBJECT, "query": OBJECT, "point": _null_or(STR),
+                                "query_points": cs.list_schema(OBJECT)})
 DATASET = _object({}, {"path": _null_or(STR), "sha256": cs.dict_schema(STR, STR), "source": _null_or(STR)})
 TOLERANCE = cs.float_schema(ge=0, allow_inf_nan=False, strict=True)
+# per-item results (harness/significance.py): the `items` sidecar's columns and, per score, the statistic that
+# recomputes it from some of them
+ITEMS = _object({"columns": cs.list_schema(STR, min_length=1),
+                 "scores": cs.dict_schema(STR, _object({"statistic": STR, "columns": cs.list_schema(STR, min_length=1)}))})
 DECLARED = _object(
     {"title": STR, "ranked": BOOL},
     {"plots": cs.list_schema(STR), "tables": cs.list_schema(STR),
      # higher_is_better null: descriptive; tolerance null: never gated
-     "scores": cs.dict_schema(STR, _object({"higher_is_better": _null_or(BOOL), "tolerance": _null_or(TOLERANCE)}))})
+     "scores": cs.dict_schema(STR, _object({"higher_is_better": _null_or(BOOL), "tolerance": _null_or(TOLERANCE)})),
+     "items": ITEMS})
+# one bootstrap interval per declared item score; endpoints null where they cannot be computed (NaN)
+ENDPOINTS = cs.list_schema(_null_or(NUMBER), min_length=2, max_length=2)
+INTERVAL = _object({"low": _null_or(NUMBER), "high": _null_or(NUMBER), "level": NUMBER,
+                    "method": cs.literal_schema(["BCa", "percentile"]), "B": cs.int_schema(ge=1, strict=True),
+                    "seed": INT, "n_items": cs.int_schema(ge=1, strict=True)},
+                   {"percentile": ENDPOINTS, "bca": ENDPOINTS, "estimate": _null_or(NUMBER), "recentred": BOOL,
+                    "bias": NUMBER})
 JOB_KEY = cs.str_schema(pattern=r"^[0-9a-f]{64}$", strict=True)
+COUNT, SECONDS = cs.int_schema(ge=0, strict=True), cs.float_schema(ge=0, allow_inf_nan=False, strict=True)
+# what a model that counts its own work reports (HTTP APIs, adapters/models/http_embeddings.py); tokens and
+# latencies are null where the server reports none or no request was answered
+USAGE_COUNTS = ("requests", "retries", "failed_requests", "failed_batches", "texts")
+MODEL_USAGE = _object({}, {**dict.fromkeys(USAGE_COUNTS, COUNT),
+                           "prompt_tokens": _null_or(COUNT), "total_tokens": _null_or(COUNT),
+                           "latency_s": cs.dict_schema(STR, _null_or(SECONDS)), "wait_s": SECONDS})
 
 RESULT = _object(
     required={"task": STR, "model": STR, "status": cs.literal_schema(["ok", "error"]),
@@ -54,7 +76,8 @@ RESULT = _object(
               "task_version": _null_or(INT), "task_type": _null_or(STR), "split": _null_or(STR),
               "model_revision": _null_or(STR), "index": _null_or(INDEX), "seed": _null_or(INT), "params": OBJECT,
               "dataset": _null_or(DATASET), "declared": _null_or(DECLARED), "details": OBJECT,
-              "embedding_cache": cs.dict_schema(STR, INT), "index_stats": OBJECT,
+              "embedding_cache": cs.dict_schema(STR, INT), "index_stats": OBJECT, "model_usage": MODEL_USAGE,
+              "intervals": cs.dict_schema(STR, INTERVAL),
               "versions": cs.dict_schema(STR, _null_or(STR)), "timings_s": cs.dict_schema(STR, _null_or(NUMBER)),
               "error": _null_or(STR), "traceback": _null_or(STR), "created_at": _null_or(STR)})
 
@@ -63,7 +86,8 @@ VALIDATOR = SchemaValidator(RESULT)
 _WHAT = {"missing": "missing", "float_type": "not a number", "finite_number": "not a finite number (NaN is "
          "stored as null)", "int_type": "not an integer", "string_type": "not a string", "bool_type":
          "not true/false", "dict_type": "not an object", "list_type": "not a list",
-         "string_pattern_mismatch": "not a 64-character hex sha256", "greater_than_equal": "negative"}
+         "string_pattern_mismatch": "not a 64-character hex sha256", "greater_than_equal": "negative",
+         "too_short": "too short", "too_long": "too long"}
 
 
 def problems(obj: Any) -> list[str]:

@@ -12,6 +12,11 @@ Like a scikit-learn estimator, every task has the same small surface:
   close the list), and `plots` (`"module:function"` plot functions the report calls with this task's
   results, see tasks/plots/__init__.py) and `tables` (`"module:table_function"` functions returning
   tables the report renders, same arguments as plots);
+- per-item results, for intervals and paired tests (harness/significance.py): `item_scores`, per score the
+  statistic that recomputes it from columns of the task's `items` sidecar (`TaskOutput.sidecars["items"]`,
+  float64, items x columns, rows in an order fixed by the data), e.g. `{"ndcg_at_10": {"statistic": "mean",
+  "columns": ["ndcg_at_10"]}}`; recorded by `declare` as `declared.items` with the sidecar's column names
+  (`items_matrix` builds the sidecar in that column order);
 - how it uses an index: `uses_index` (one job per index point), `sweeps_index` (one job per index
   *build* point; `evaluate(model, index, query_points=[{...}, ...])` searches every query point on the
   one build), `index_k` (the k it searches with, for checks before any build);
@@ -84,6 +89,8 @@ class Task:
     score_rules: ClassVar[tuple[ScoreRule, ...]] = ()   # first match wins; MACHINE_RULES, DEFAULT_RULE follow
     plots: ClassVar[tuple[str, ...]] = ()            # "module:plot_function", called by the report
     tables: ClassVar[tuple[str, ...]] = ()           # "module:table_function", rendered by the report
+    # score -> {"statistic": name in harness/item_statistics.py, "columns": [items sidecar columns]}
+    item_scores: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, **params):
         self.params: dict[str, Any] = dict(self.default_params())
@@ -137,5 +144,30 @@ class Task:
         for name in names:
             rule = self.rule_for(name)
             per_score[name] = {"higher_is_better": rule.higher_is_better, "tolerance": rule.tolerance}
-        return {"title": self.title or self.type, "ranked": bool(self.ranked), "plots": list(self.plots),
-                "tables": list(self.tables), "scores": per_score}
+        out = {"title": self.title or self.type, "ranked": bool(self.ranked), "plots": list(self.plots),
+               "tables": list(self.tables), "scores": per_score}
+        items = self.items_declaration(scores)
+        if items:
+            out["items"] = items
+        return out
+
+    def items_declaration(self, scores: dict[str, Any]) -> dict[str, Any] | None:
+        """`declared.items`: the `item_scores` of the scores this run produced, and the `items` sidecar's
+        columns (their columns, in declaration order); None when there are none."""
+        produced = flatten_scores(scores)
+        chosen = {name: {"statistic": d["statistic"], "columns": list(d["columns"])}
+                  for name, d in self.item_scores.items() if name in produced}
+        if not chosen:
+            return None
+        columns = list(dict.fromkeys(c for d in chosen.values() for c in d["columns"]))
+        return {"columns": columns, "scores": chosen}
+
+    def items_matrix(self, scores: dict[str, Any], values: dict[str, Any]) -> np.ndarray:
+        """The `items` sidecar: `values` (column name -> one value per item) in the declared column order."""
+        decl = self.items_declaration(scores)
+        if decl is None:
+            raise HarnessError(f"task {self.name}: no item_scores among the scores produced")
+        missing = [c for c in decl["columns"] if c not in values]
+        if missing:
+            raise HarnessError(f"task {self.name}: items columns {missing} were not computed")
+        return np.column_stack([np.asarray(values[c], dtype=np.float64) for c in decl["columns"]])

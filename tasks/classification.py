@@ -85,6 +85,14 @@ class ClassificationTask(Task):
     ranked = True
     version = 1
 
+    @property
+    def item_scores(self) -> dict:
+        """Accuracy from each eval sample's correctness (0/1) in each experiment, one column per experiment:
+        the mean over experiments of per-experiment accuracy. (F1 and the other macro scores do not decompose
+        over samples; they get no interval.)"""
+        n = 1 if self.params["samples_per_label"] is None else int(self.params["n_experiments"])
+        return {"accuracy": {"statistic": "mean_all", "columns": [f"correct_{e}" for e in range(n)]}}
+
     def __init__(self, name: str, folder: str, *, samples_per_label: int | None = 8, method: str = "logreg",
                  label_field: str = "label", split: str = "test", train_split: str = "train",
                  hub_id: str | None = None, hub_revision: str | None = None, **params):
@@ -202,7 +210,7 @@ class ClassificationTask(Task):
         pos = np.full(len(self.train), -1, dtype=np.int64)
         pos[union] = np.arange(len(union))
 
-        per_experiment = []
+        per_experiment, correct = [], {}
         for rows in draws:
             x_train = x_union[pos[rows]]
             if p["method"] == "logreg":
@@ -210,12 +218,13 @@ class ClassificationTask(Task):
             else:
                 pred = knn_predict(x_train, y_train[rows], x_eval, k=int(p["k"]), metric=p["metric"])
             per_experiment.append(classification_scores(y_eval, pred))
+            correct[f"correct_{len(correct)}"] = np.asarray(pred) == y_eval
         scores = mean_scores(per_experiment)
         details = {"method": p["method"], "n_train": len(self.train), "n_eval": len(self.evals), "n_labels": len(names),
                    "n_experiments": len(draws), "n_train_rows_encoded": len(union),
                    "train_rows_per_experiment": [len(r) for r in draws],
                    "scores_per_experiment": per_experiment, "warnings": notes}
-        return TaskOutput(scores=scores, details=details)
+        return TaskOutput(scores=scores, details=details, sidecars={"items": self.items_matrix(scores, correct)})
 
 
 # Registry factories (MTEB names; hub ids and revisions as mteb 2.26.24 pins them)

@@ -36,6 +36,16 @@ class ClusteringTask(Task):
     ranked = True
     version = 1
 
+    @property
+    def item_scores(self) -> dict:
+        """Fast protocol: one item per bootstrap draw, each metric the mean of its column (as reported).
+        Legacy protocol (one cluster set): one item per document, its gold label and assigned cluster as
+        integer codes; V-measure recomputed on resampled documents (the clustering held fixed)."""
+        from .metrics.clustering import METRICS
+        if self.params["protocol"] == "fast":
+            return {m: {"statistic": "mean", "columns": [m]} for m in METRICS}
+        return {"v_measure": {"statistic": "v_measure", "columns": ["label", "cluster"]}}
+
     def __init__(self, name: str, folder: str, *, label_field: str = "label", split: str = "test",
                  protocol: str = "legacy", **params):
         self.name, self.folder, self.split = name, folder, split
@@ -92,9 +102,11 @@ class ClusteringTask(Task):
                                         batch_size=int(p["legacy_kmeans_batch_size"]))
         scores = clustering_scores(self.data.labels, assignment)
         scores["v_measure_std"] = 0.0  # one cluster set (mteb reports the std over sets)
+        _, label_codes = np.unique(np.asarray(self.data.labels), return_inverse=True)
+        items = self.items_matrix(scores, {"label": label_codes, "cluster": assignment})
         return TaskOutput(scores=scores, details={"n_rows": len(self.data), "n_clusters": n_clusters,
                                                   "protocol": "legacy"},
-                          sidecars={"assignments": np.asarray(assignment, dtype=np.int32)})
+                          sidecars={"assignments": np.asarray(assignment, dtype=np.int32), "items": items})
 
     def _evaluate_fast(self, model) -> TaskOutput:
         from .metrics.clustering import bootstrap_clustering, embed_subset, summarise
@@ -113,10 +125,12 @@ class ClusteringTask(Task):
         per_draw, _ = bootstrap_clustering(emb, labels, n_bootstrap=int(p["n_bootstrap"]),
                                            sample_size=int(p["sample_size"]), seed=self.seed, rng=rng,
                                            batch_size=int(p["fast_kmeans_batch_size"]))
-        return TaskOutput(scores=summarise(per_draw),
+        scores = summarise(per_draw)
+        return TaskOutput(scores=scores,
                           details={"n_rows": len(self.data), "n_embedded": len(rows),
                                    "n_clusters": int(np.unique(labels).size), "protocol": "fast",
-                                   "scores_per_draw": per_draw})
+                                   "scores_per_draw": per_draw},
+                          sidecars={"items": self.items_matrix(scores, per_draw)})
 
 
 # Registry factories. `<Name>` runs the legacy protocol, `<Name>.v2` the fast one (MTEB's naming).

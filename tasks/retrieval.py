@@ -62,6 +62,24 @@ class RetrievalTask(Task):
     version = 2  # 2: nAUC scores added
     uses_index = True
 
+    @property
+    def item_scores(self) -> dict:
+        """Every per-query metric (nDCG, MAP, recall, precision, hit rate, MRR at each k) as the mean of its
+        per-query column (the queries pytrec_eval evaluates, in queries.jsonl order); `accuracy` is recall@1.
+        The stored scores are these means rounded as mteb stores them; nAUC does not decompose by query."""
+        from .metrics.ir import PER_QUERY_PREFIXES
+        ks = sorted({int(k) for k in self.params["k_values"]})
+        out = {f"{prefix}_{k}": {"statistic": "mean", "columns": [f"{prefix}_{k}"]}
+               for prefix in PER_QUERY_PREFIXES for k in ks}
+        if 1 in ks:
+            out["accuracy"] = {"statistic": "mean", "columns": ["recall_at_1"]}
+        return out
+
+    @property
+    def index_k(self) -> int:
+        """k of an approximate search (plan-time checks such as ef >= k see the task's own value)."""
+        return int(self.params["ann_top_k"])
+
     def __init__(self, name: str, *, folder: str | None = None, path: str | None = None, hub_id: str | None = None,
                  hub_revision: str | None = None, split: str = "test", **params):
         self.name = name
@@ -193,7 +211,8 @@ class RetrievalTask(Task):
                        "k_values": k_values, "scores_unrounded": unrounded}
             sidecars = {"query_ids": np.array(self.query_ids),
                         "per_query_ndcg_at_10": np.array([per_query[q].get("ndcg_at_10", np.nan)
-                                                          for q in self.query_ids])}
+                                                          for q in self.query_ids]),
+                        "items": self._items(scores, per_query)}
             k_rec = min(10, n_docs)
             if exact:
                 scores["index_recall_at_10"] = scores["index_recall_tie_at_10"] = 1.0
@@ -216,6 +235,12 @@ class RetrievalTask(Task):
             return TaskOutput(scores=scores, details=details, sidecars=sidecars)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _items(self, scores: dict, per_query: dict) -> np.ndarray:
+        """The `items` sidecar: one row per evaluated query (queries.jsonl order), one column per metric."""
+        evaluated = [q for q in self.query_ids if q in per_query]
+        columns = (self.items_declaration(scores) or {}).get("columns", [])
+        return self.items_matrix(scores, {c: [per_query[q][c] for q in evaluated] for c in columns})
 
     def _score(self, ids: np.ndarray, dist: np.ndarray, k_values: list[int]):
         """Run dict (score = -distance: exact float32 values) -> mteb-rounded scores, per query, unrounded."""

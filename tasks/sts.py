@@ -27,6 +27,11 @@ class STSTask(Task):
     title = "STS"
     ranked = True
     version = 1
+    # per pair: the gold score (rescaled to [0, 1]) and each prediction; the correlations recomputed from them
+    item_scores = {**{f"{kind}_{stat}": {"statistic": stat, "columns": ["gold", kind]}
+                      for kind in ("cosine", "manhattan", "euclidean") for stat in ("pearson", "spearman")},
+                   "pearson": {"statistic": "pearson", "columns": ["gold", "cosine"]},
+                   "spearman": {"statistic": "spearman", "columns": ["gold", "cosine"]}}
 
     def __init__(self, name: str, folder: str, hub_id: str, hub_revision: str, min_score: float = 0.0,
                  max_score: float = 5.0, **params):
@@ -81,30 +86,36 @@ class STSTask(Task):
                            f"model {model.meta.get('name')!r} vectors", rows=2 * len(s1), dtype=None)
         e1, e2 = emb[: len(s1)], emb[len(s1):]
         gold01 = (gold - self.min_score) / (self.max_score - self.min_score)
-        scores = sts_scores(e1, e2, gold01)
-        return TaskOutput(scores=scores, details={"n_pairs": len(s1)})
+        preds = sts_predictions(e1, e2)
+        scores = sts_scores(e1, e2, gold01, preds)
+        items = self.items_matrix(scores, {"gold": gold01, **preds})
+        return TaskOutput(scores=scores, details={"n_pairs": len(s1)}, sidecars={"items": items})
 
 
-def sts_scores(e1: np.ndarray, e2: np.ndarray, gold: np.ndarray) -> dict:
-    """Pearson/Spearman of cosine, -Manhattan, -Euclidean (and model similarity = cosine), as mteb, whose
-    sklearn paired distances these formulas are (numpy here: the warm path imports neither sklearn nor
-    scipy.stats)."""
+def sts_scores(e1: np.ndarray, e2: np.ndarray, gold: np.ndarray, preds: dict | None = None) -> dict:
+    """Pearson/Spearman of cosine, -Manhattan, -Euclidean (and model similarity = cosine), as mteb."""
     from .metrics.correlation import pearson, spearman
-    check_nonzero(e1, "STS sentence1 vectors (row = pair)")
-    check_nonzero(e2, "STS sentence2 vectors (row = pair)")
-    def sq_norms(x):   # sklearn's row_norms(x, squared=True): einsum, same summation order, same bits
-        return np.einsum("ij,ij->i", x, x)
-
-    u1, u2 = e1 / np.sqrt(sq_norms(e1))[:, None], e2 / np.sqrt(sq_norms(e2))[:, None]   # sklearn normalize
-    preds = {"cosine": 1 - 0.5 * sq_norms(u1 - u2),      # 1 - sklearn paired_cosine_distances
-             "manhattan": -np.abs(e1 - e2).sum(axis=-1),
-             "euclidean": -np.sqrt(sq_norms(e1 - e2))}
+    preds = sts_predictions(e1, e2) if preds is None else preds
     out = {}
     for kind, p in preds.items():
         out[f"{kind}_pearson"] = pearson(gold, p)
         out[f"{kind}_spearman"] = spearman(gold, p)
     out["pearson"], out["spearman"] = out["cosine_pearson"], out["cosine_spearman"]
     return out
+
+
+def sts_predictions(e1: np.ndarray, e2: np.ndarray) -> dict[str, np.ndarray]:
+    """Each pair's cosine similarity, negative Manhattan and negative Euclidean distance, as mteb's sklearn
+    paired distances compute them (numpy here: the warm path imports neither sklearn nor scipy.stats)."""
+    check_nonzero(e1, "STS sentence1 vectors (row = pair)")
+    check_nonzero(e2, "STS sentence2 vectors (row = pair)")
+    def sq_norms(x):   # sklearn's row_norms(x, squared=True): einsum, same summation order, same bits
+        return np.einsum("ij,ij->i", x, x)
+
+    u1, u2 = e1 / np.sqrt(sq_norms(e1))[:, None], e2 / np.sqrt(sq_norms(e2))[:, None]   # sklearn normalize
+    return {"cosine": 1 - 0.5 * sq_norms(u1 - u2),      # 1 - sklearn paired_cosine_distances
+            "manhattan": -np.abs(e1 - e2).sum(axis=-1),
+            "euclidean": -np.sqrt(sq_norms(e1 - e2))}
 
 
 # Registry factories (MTEB names, hub ids and revisions as MTEB pins them)

@@ -22,6 +22,10 @@ class WordSimilarityTask(Task):
     title = "Word similarity"
     ranked = True
     version = 1
+    # per pair of the file, in file order: human score and cosine (NaN where a word is out of vocabulary, so the
+    # pairs line up across models; the statistics leave those pairs out, as the scores do)
+    item_scores = {"spearman": {"statistic": "spearman", "columns": ["gold", "cosine"]},
+                   "pearson": {"statistic": "pearson", "columns": ["gold", "cosine"]}}
 
     def __init__(self, name: str, filename: str, folder: str = "word_similarity", **params):
         self.name, self.filename, self.folder = name, filename, folder
@@ -60,8 +64,11 @@ class WordSimilarityTask(Task):
         oov = [f"{x}/{y}" for x, y, c in zip(w1, w2, covered) if not c]
         scores = {"spearman": spearman(gold[covered], cos), "pearson": pearson(gold[covered], cos),
                   "coverage": n / len(w1)}
+        per_pair = np.full(len(w1), np.nan)
+        per_pair[covered] = cos
+        items = self.items_matrix(scores, {"gold": gold, "cosine": per_pair})
         return TaskOutput(scores=scores, details={"n_pairs": len(w1), "n_covered": n, "n_oov_pairs": len(oov),
-                                                  "oov_pairs": oov[:50]})
+                                                  "oov_pairs": oov[:50]}, sidecars={"items": items})
 
 
 def wordsim353() -> WordSimilarityTask:

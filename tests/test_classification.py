@@ -261,3 +261,22 @@ def test_banking77_equals_mteb2_on_same_vectors(data_root, minilm):
     assert len(ref["scores_per_experiment"]) == 3
     for a, b in zip(ours.details["scores_per_experiment"], ref["scores_per_experiment"]):
         assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1e-9)
+
+
+# --- per-item results (issue 16) ------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["logreg", "knn"])
+def test_items_sidecar_reproduces_accuracy(tmp_path, method):
+    """One row per test sample, one 0/1 column per experiment; their mean over experiments is the accuracy."""
+    from .item_checks import assert_items_reproduce
+    rows, model = synthetic_set()
+    task = make_task(write_set(tmp_path / "toy", rows), method=method,
+                     **({"samples_per_label": None} if method == "knn" else {}))
+    out = task.evaluate(model)
+    declared = assert_items_reproduce(task, out, n_items=90, exact=("accuracy",))
+    n_exp = 10 if method == "logreg" else 1
+    assert declared["columns"] == [f"correct_{e}" for e in range(n_exp)]
+    assert declared["scores"] == {"accuracy": {"statistic": "mean_all", "columns": declared["columns"]}}
+    items = out.sidecars["items"]
+    assert set(np.unique(items)) <= {0.0, 1.0}
+    per_exp = [s["accuracy"] for s in out.details["scores_per_experiment"]]
+    assert items.mean(axis=0).tolist() == per_exp

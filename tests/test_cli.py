@@ -35,6 +35,30 @@ def test_help(cmd, capsys):
     assert "usage" in capsys.readouterr().out
 
 
+def test_run_help_documents_the_index_grid_grammar_and_is_fast():
+    code = ("import sys; sys.argv=['run.py','run','--help']\nfrom harness.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit: pass\nheavy=[m for m in ('numpy','faiss','torch','yaml','adapters.indexes.base') "
+            "if m in sys.modules]; print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    text = " ".join(out.stdout.split())
+    for needle in ("--indexes GRID", "--index-config FILE", "NAME(build grid)[query grid]", "param=v1,v2;other=v",
+                   '--indexes "exact,hnswlib(M=16,32;ef_construction=128)[ef=10,20,40,80]"', "docs/index-grids.md"):
+        assert needle in text, needle
+
+
+def test_list_indexes_shows_build_and_query_parameters_with_defaults(capsys):
+    assert main(["list", "indexes"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["hnswlib"])
+    assert lines[at + 1].startswith("      build: metric=ip, M=16, ef_construction=128, ")
+    assert lines[at + 2].startswith("      query: ef=100")
+    assert "max_memory_mb=null" in out   # exact's query parameters: values written as in a grid
+    assert main(["list"]) == 0 and "build:" not in capsys.readouterr().out   # plain `list` imports no adapter
+
+
 def test_every_registered_name_resolves_lazily():
     # each registry entry points at an importable module attribute (without calling it)
     for table in (registry.TASKS, registry.MODELS, registry.INDEXES, registry.TASK_PREFIXES,

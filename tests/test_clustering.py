@@ -192,3 +192,24 @@ def test_banking77_both_protocols_equal_mteb(data_root, minilm):
     ref = run(clustering_fast_task(texts, labels, sample_size=4096), VectorModel(minilm))
     for key in ("v_measure", "v_measure_std", "ami", "ami_std"):
         assert ours[key] == pytest.approx(ref[key], abs=1e-9), key
+
+
+# --- per-item results (issue 16) ------------------------------------------------------------------
+def test_items_sidecars_reproduce_scores(tmp_path):
+    """Fast protocol: one row per bootstrap draw (every metric's mean); legacy: one row per document, its label
+    and cluster codes, whose V-measure is the reported one."""
+    from .item_checks import assert_items_reproduce
+    rows, model = synthetic_rows()
+    root = write_split(tmp_path / "toy", rows)
+    fast = ClusteringTask("Toy", "toy", protocol="fast", sample_size=120)
+    fast.load(root)
+    out = fast.evaluate(model)
+    declared = assert_items_reproduce(fast, out, n_items=10, exact=("v_measure", "nmi", "ari", "ami"))
+    assert declared["columns"] == ["v_measure", "nmi", "ari", "ami"]
+    assert out.sidecars["items"][:, 0].tolist() == out.details["scores_per_draw"]["v_measure"]
+    legacy = ClusteringTask("Toy", "toy")
+    legacy.load(root)
+    out = legacy.evaluate(model)
+    declared = assert_items_reproduce(legacy, out, n_items=len(rows))
+    assert declared["scores"] == {"v_measure": {"statistic": "v_measure", "columns": ["label", "cluster"]}}
+    assert out.sidecars["items"][:, 1].tolist() == out.sidecars["assignments"].tolist()

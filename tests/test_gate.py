@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.gate import FALLBACK, compare, declared_rule, load_results, rule_for
+from harness.errors import HarnessError
+from harness.gate import FALLBACK, compare, declared_rule, load_results, rule_for, run_gate
 from harness.report_fields import parse_declared
 from tests.fixtures.make_results import toy_result, write
 
@@ -259,3 +260,151 @@ def test_bad_result_files_are_notes(dirs, capsys):
     rc, out = gate(capsys, "--baseline", base, "--results", cur)
     assert rc == 0, out
     assert "note: results folder: result file skipped:" in out and "Broken.json" in out
+
+
+def test_build_points_of_one_index_are_separate_jobs(tmp_path, capsys):
+    """Each build point of an index grid is its own job: a drop at one point is not hidden by another point
+    of the same index (the gate keys jobs by the grid point key when a result has one)."""
+    from harness.results import result_path, write_result
+    decl = {"title": "ANN", "ranked": False, "plots": [],
+            "scores": {"recall@10": {"higher_is_better": True, "tolerance": 0.01}}}
+
+    def put(folder, point, score):
+        idx = {"name": "hnswlib", "build": {}, "query": {}, "point": point}
+        res = toy_result(MINILM, "ANN-Toy", "ann-sweep", score, declared=decl, main="recall@10", index=idx)
+        write_result(result_path(folder, MINILM, "ANN-Toy", point), res)
+
+    base, cur = tmp_path / "b", tmp_path / "c"
+    for folder, low in ((base, 0.90), (cur, 0.80)):
+        put(folder, "hnswlib(M=8)[ef=10,20]", low)
+        put(folder, "hnswlib(M=16)[ef=10,20]", 0.95)
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)
+    assert rc == 1, out
+    assert "hnswlib(M=8)" in out and "2 job(s) compared" in out
+
+
+# -------------------------------------------------------------------------------------- significance mode
+SIG_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "significance"   # results with items sidecars
+
+
+@pytest.fixture
+def sig_dirs(tmp_path):
+    """Baseline and current: the fixtures' linear-statistic tasks (quick to test), 4 models each."""
+    base, cur = tmp_path / "sig-baseline", tmp_path / "sig-current"
+    keep = shutil.ignore_patterns("ToySTS*", "ToyClassification*")
+    shutil.copytree(SIG_FIXTURES, base, ignore=keep)
+    shutil.copytree(SIG_FIXTURES, cur, ignore=keep)
+    return base, cur
+
+
+def edit_items(folder: Path, model: str, task: str, fn) -> float:
+    """Changes one result's per-item data and rewrites its main score from it, as the task would; returns
+    the new main score."""
+    import numpy as np
+    from harness.significance import statistic
+    path = folder / model / f"{task}.json"
+    res = json.loads(path.read_text())
+    items = np.load(path.with_name(f"{task}.items.npy"))
+    items = fn(items)
+    np.save(path.with_name(f"{task}.items.npy"), items)
+    decl = res["declared"]["items"]["scores"][res["main_score_name"]]
+    value = float(statistic(decl["statistic"])(items))
+    res["main_score"] = res["scores"][res["main_score_name"]] = value
+    path.write_text(json.dumps(res, indent=2))
+    return value
+
+
+def _noisy_drop(items):
+    """Per-query noise (sd 0.05) whose mean is a drop of 0.002: beyond the 0.001 tolerance, within the noise."""
+    import numpy as np
+    noise = np.random.default_rng(3).normal(0, 0.05, items.shape)
+    return items + noise - noise.mean() - 0.002
+
+
+def test_significance_mode_passes_a_noisy_drop_and_fails_a_real_one(sig_dirs, capsys, tmp_path):
+    base, cur = sig_dirs
+    before = json.loads((base / "model-mid" / "ToyRetrieval.json").read_text())["main_score"]
+    after = edit_items(cur, "model-mid", "ToyRetrieval", _noisy_drop)
+    assert after - before == pytest.approx(-0.002, abs=1e-9)
+    rc, out = gate(capsys, "--baseline", base, "--results", cur)         # the tolerance rule: a regression
+    assert rc == 1 and next(ln for ln in out.splitlines() if ln.startswith("REGRESSION")).split()[1] == "model-mid"
+    res, text = run_gate(str(base), str(cur), significance=0.05)
+    assert not res.failed, text
+    noise = next(f for f in res.findings if f.model == "model-mid" and f.task == "ToyRetrieval")
+    assert noise.status == "NOISE" and noise.p_value > 0.2 and noise.interval[0] < 0 < noise.interval[1]
+    line = next(ln for ln in text.splitlines() if ln.startswith("NOISE"))
+    assert "model-mid" in line and f"p {noise.p_value:.3g}" in line and "difference -0.002" in line
+    assert "1 noise" in text and "gate: PASS" in text
+    # a real drop: every query of model-best loses 0.02 -> significant, fails, p and difference in JUnit
+    edit_items(cur, "model-best", "ToyRetrieval", lambda x: x - 0.02)
+    junit = tmp_path / "gate.xml"
+    res, text = run_gate(str(base), str(cur), significance=0.05, junit=str(junit))
+    assert res.failed
+    real = next(f for f in res.findings if f.status == "REGRESSION")
+    assert (real.model, real.task) == ("model-best", "ToyRetrieval") and real.p_value < 0.01
+    assert real.interval == pytest.approx((-0.02, -0.02), abs=1e-9)     # every paired difference is -0.02
+    assert "difference -0.02 [-0.02, -0.02], p" in next(ln for ln in text.splitlines() if ln.startswith("REGRESSION"))
+    suite = ET.parse(junit).getroot().find("testsuite")
+    failure = suite.find(".//failure")
+    assert suite.get("failures") == "1" and "p 0.001" in failure.get("message") and "-0.02" in failure.get("message")
+    case = next(c for c in suite.iter("testcase") if c.find("failure") is not None)
+    props = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+    assert props["p_value"] == pytest.approx(real.p_value) and props["difference"] == pytest.approx(-0.02)
+    assert props["alpha"] == 0.05 and props["low"] <= props["difference"] <= props["high"]
+
+
+def test_significance_mode_descriptive_and_lower_is_better_scores(sig_dirs):
+    """ToyError is lower-is-better: a real rise fails; a real fall is an improvement."""
+    base, cur = sig_dirs
+    edit_items(cur, "model-low", "ToyError", lambda x: x * 1.1)
+    edit_items(cur, "model-best", "ToyError", lambda x: x * 0.9)
+    res, _ = run_gate(str(base), str(cur), significance=0.05)
+    status = {f.model: f.status for f in res.findings if f.task == "ToyError"}
+    assert status == {"model-low": "REGRESSION", "model-best": "IMPROVEMENT", "model-mid": "ok", "model-twin": "ok"}
+    same, _ = run_gate(str(base), str(base), significance=0.05)         # identical items: p = 1, all ok
+    assert not same.failed and {f.status for f in same.findings} == {"ok"}
+    assert all(f.p_value == 1.0 for f in same.findings)
+
+
+def test_significance_mode_without_items_names_the_file_and_keeps_the_tolerance(sig_dirs, capsys, dirs):
+    base, cur = sig_dirs
+    (base / "model-mid" / "ToyRetrieval.items.npy").unlink()
+    edit_items(cur, "model-mid", "ToyRetrieval", _noisy_drop)
+    res, text = run_gate(str(base), str(cur), significance=0.05)
+    assert res.failed                                                    # fell back to the tolerance rule
+    assert next(f for f in res.findings if f.status == "REGRESSION").model == "model-mid"
+    note = next(ln for ln in text.splitlines() if "model-mid / ToyRetrieval" in ln and ln.startswith("note:"))
+    assert "tolerance rule" in note and str(base / "model-mid" / "ToyRetrieval.json") in note
+    assert "ToyRetrieval.items.npy is missing" in note
+    # results written before per-item data: every job says so, with its file, and is gated by tolerance
+    old_base, old_cur = dirs
+    res, text = run_gate(str(old_base), str(old_cur), significance=0.05)
+    assert not res.failed
+    assert f"{old_base / MINILM / 'STSBenchmark.json'}: no per-item data (the result has no declared.items" in text
+    assert "IntrinsicDimension" not in text.split("gate:")[0]          # descriptive tasks: one note for them all
+    assert "score(s) of descriptive (unranked) task types keep their tolerance rule" in text
+    # a baseline given as a JSON list has no sidecars beside it
+    listing = old_base.parent / "list.json"
+    listing.write_text(json.dumps([json.loads((base / "model-best" / "ToyError.json").read_text())]))
+    res, text = run_gate(str(listing), str(cur), significance=0.05)
+    assert "JSON list of results, with no sidecars" in text
+
+
+def test_significance_alpha_is_checked(sig_dirs):
+    base, cur = sig_dirs
+    with pytest.raises(HarnessError, match="alpha must be between 0 and 1"):
+        run_gate(str(base), str(cur), significance=5.0)
+
+
+def test_significance_flag_on_the_command_line(sig_dirs, capsys):
+    from harness.cli import build_parser
+    gate_parser = build_parser()._subparsers._group_actions[0].choices["gate"]
+    if "--significance" not in gate_parser._option_string_actions:
+        pytest.skip("harness/cli.py has no `gate --significance [ALPHA]` yet (run_gate(significance=) is tested above)")
+    base, cur = sig_dirs
+    edit_items(cur, "model-mid", "ToyRetrieval", _noisy_drop)
+    assert gate(capsys, "--baseline", base, "--results", cur)[0] == 1
+    rc, out = gate(capsys, "--baseline", base, "--results", cur, "--significance")
+    assert rc == 0 and "NOISE" in out, out
+    rc, out = gate(capsys, "--baseline", base, "--results", cur, "--significance", "0.6")   # a lax alpha
+    assert rc == 1 and "REGRESSION" in out, out

@@ -47,6 +47,8 @@ def test_published_and_fixture_results_are_valid(folder):
     ({"job_key": None}, "status 'ok' needs job_key"),
     ({"seed": "42"}, "field 'seed': not an integer"),
     ({"index": {"build": {}}}, "field 'index.name': missing"),
+    ({"index": {"name": "hnswlib", "query_points": {"ef": 10}}}, "field 'index.query_points': not a list"),
+    ({"index": {"name": "hnswlib", "point": 3}}, "field 'index.point': not a string"),
     ({"declared": {"title": "STS", "ranked": "yes", "scores": {}}}, "field 'declared.ranked': not true/false"),
     ({"declared": {"title": "STS", "ranked": True, "scores": {"x": {"higher_is_better": True, "tolerance": -1}}}},
      "field 'declared.scores.x.tolerance': negative"),
@@ -79,6 +81,16 @@ def test_open_schema_keeps_extra_fields_and_accepts_error_results(tmp_path):
              "error": "DataError: ...", "traceback": "..."}
     write_result(tmp_path / "e.json", error)
     assert read_result(tmp_path / "e.json")["status"] == "error"
+
+
+def test_index_block_of_a_grid_point_is_valid_and_old_blocks_stay_valid(tmp_path):
+    point = {"name": "hnswlib", "exact": False, "build": {"M": 16}, "query": {"ef": 100},
+             "point": "hnswlib(M=16)[ef=10,20]", "query_points": [{"ef": 10}, {"ef": 20}]}
+    write_result(tmp_path / "p.json", good(index=point))
+    assert read_result(tmp_path / "p.json")["index"]["query_points"] == [{"ef": 10}, {"ef": 20}]
+    old = {k: v for k, v in point.items() if k not in ("point", "query_points")}
+    write_result(tmp_path / "o.json", good(index=old))
+    assert read_result(tmp_path / "o.json")["index"] == old
 
 
 def test_write_validates_and_stores_nan_as_null(tmp_path):

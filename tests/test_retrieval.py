@@ -297,3 +297,27 @@ def test_nauc_in_retrieval_scores():
     assert "nauc_hit_rate_at_1_max" not in scores
     # q1 (right at rank 1) is the most confident by max and diff1: nAUC 1 for nDCG@1
     assert scores["nauc_ndcg_at_1_max"] == pytest.approx(1.0) and scores["nauc_ndcg_at_1_diff1"] == pytest.approx(1.0)
+
+
+# --- per-item results (issue 16) ------------------------------------------------------------------
+def test_items_sidecar_holds_every_per_query_metric(tmp_path):
+    """One row per evaluated query, one column per per-query metric: each column's mean is the unrounded score
+    (rounded as mteb stores it, the stored score); accuracy is recall@1; an ANN run declares only its k values."""
+    from .item_checks import assert_items_reproduce
+    task = from_folder(str(small_set(tmp_path)))
+    task.load(None)
+    out = task.evaluate(HashModel())
+    declared = assert_items_reproduce(task, out, out.details["scores_unrounded"], n_items=8)
+    prefixes = ("ndcg_at", "map_at", "recall_at", "precision_at", "hit_rate_at", "mrr_at")
+    assert len(declared["columns"]) == len(prefixes) * 7 and "ndcg_at_10" in declared["columns"]
+    assert declared["scores"]["accuracy"] == {"statistic": "mean", "columns": ["recall_at_1"]}
+    assert set(declared["scores"]) == {*declared["columns"], "accuracy"}
+    items = out.sidecars["items"]
+    ndcg10 = items[:, declared["columns"].index("ndcg_at_10")]
+    assert ndcg10.tolist() == out.sidecars["per_query_ndcg_at_10"].tolist()
+    assert round(float(ndcg10.mean()), 5) == out.scores["ndcg_at_10"]
+    ann = from_folder(str(small_set(tmp_path / "ann")), ann_top_k=20)
+    ann.load(None)
+    out = ann.evaluate(HashModel(), registry.make_index("hnswlib"))
+    declared = assert_items_reproduce(ann, out, out.details["scores_unrounded"], n_items=8)
+    assert max(int(c.rsplit("_", 1)[1]) for c in declared["columns"]) == 20

@@ -38,7 +38,8 @@ def test_run_scifact_under_three_indexes(data_root, minilm, embedding_cache, tmp
     assert exact["status"] == "ok" and exact["embedding_cache"]["encoded"] == 0   # all vectors from the cache
     assert exact["main_score"] == 0.64508 and exact["scores"]["recall_at_100"] == 0.925
     assert exact["index"] == {"name": "exact", "exact": True, "build": {"metric": "ip"},
-                              "query": {"chunk_size": 50000, "max_memory_mb": None}}
+                              "query": {"chunk_size": 50000, "max_memory_mb": None},
+                              "point": "exact", "query_points": [{}]}
     for name in ("hnswlib", "faiss-hnsw"):
         r = res[name]
         assert r["status"] == "ok" and r["index"]["name"] == name and r["index"]["exact"] is False

@@ -129,8 +129,9 @@ def test_sigkill_mid_run_loses_no_finished_result(toy_root):
     finished = {p.name: read_result(p) for p in results.rglob("*.json")}
     assert 2 <= len(finished) < 4, "kill should land mid-run"
     assert all(r is not None and r["status"] == "ok" for r in finished.values()), "no partial or corrupt result"
+    # nothing else but the sidecars of finished results (<stem>.<name>.npy, e.g. the per-item `items`)
     assert not [p for p in results.rglob("*") if p.is_file() and not p.name.startswith(".")
-                and p.suffix != ".json"]
+                and p.suffix != ".json" and p.name.split(".")[0] + ".json" not in finished]
     # re-run: finished jobs are skipped, the rest complete
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -182,3 +183,17 @@ print("HEAVY", heavy)
                          env=dict(os.environ, HARNESS_PROGRESS="0"))
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout, out.stdout
+
+
+def test_index_points_that_would_share_a_result_file_are_refused():
+    from harness.errors import HarnessError
+    from harness.runner import _check_distinct_paths
+    jobs = [JobSpec("m", "T", 'x(s="a b")'), JobSpec("m", "T", 'x(s="a;b")')]   # both x_s=_a_b as a file name
+    with pytest.raises(HarnessError, match=r"index points .* would write the same result file m/T__x_s=_a_b\.json"):
+        _check_distinct_paths(jobs, {"T": "T"})
+    _check_distinct_paths([JobSpec("m", "T", "x(s=a)"), JobSpec("n", "T", "x(s=a)")], {"T": "T"})
+
+
+def test_a_non_sweeping_task_gets_one_query_point_per_job(toy_root):
+    o = run_job(JobSpec("toy-hash", "ToySTS0", "exact[chunk_size=10,20]"), settings(toy_root))
+    assert o.status == "error" and "holds 2 query points, but task ToySTS0 does not sweep" in o.error

@@ -85,3 +85,39 @@ def test_hub_loader_on_local_copy(data_root, tmp_path, monkeypatch):
     assert rec.source == "hub"
     assert a.pairs[0] == b.pairs[0] and a.pairs[1] == b.pairs[1]
     np.testing.assert_array_equal(a.pairs[2], b.pairs[2])
+
+
+# --- per-item results (issue 16) ------------------------------------------------------------------
+def test_items_sidecar_reproduces_every_correlation(tmp_path):
+    """One row per pair: gold (rescaled) and each prediction; every declared correlation recomputed from the
+    sidecar is the reported one, bit for bit (the same functions on the same arrays)."""
+    from tasks.sts import STSTask
+
+    from . import toy_tasks
+    from .item_checks import assert_items_reproduce
+    from .toy_models import hash_model
+    toy_tasks.write_sts(tmp_path, "toy", n=40)
+    task = STSTask("Toy", "toy", "none/none", "none")
+    task.load(tmp_path)
+    out = task.evaluate(hash_model())
+    declared = assert_items_reproduce(task, out, n_items=40, exact=tuple(out.scores))
+    assert declared["columns"] == ["gold", "cosine", "manhattan", "euclidean"]
+    assert declared["scores"]["cosine_spearman"] == {"statistic": "spearman", "columns": ["gold", "cosine"]}
+    assert set(declared["scores"]) == set(out.scores)
+    assert out.sidecars["items"][:, 0].tolist() == (task.pairs[2] / 5).tolist()
+
+
+@pytest.mark.parametrize("task", list(PUBLISHED))
+def test_published_runs_carry_items_and_intervals(sts_results, task):
+    """The published reference runs: the items sidecar gives back the main score exactly, and the result
+    holds its 95% interval (B and seed recorded) around it."""
+    from harness.significance import load_items, select, statistic
+    outcome = sts_results[task]
+    result = json.loads(open(outcome.path).read())
+    items = load_items(outcome.path, result)
+    decl = result["declared"]["items"]
+    main = decl["scores"]["cosine_spearman"]
+    assert statistic(main["statistic"])(select(items, main, decl["columns"])) == result["main_score"]
+    ci = result["intervals"]["cosine_spearman"]
+    assert ci["low"] < result["main_score"] < ci["high"] and ci["level"] == 0.95 and ci["method"] == "BCa"
+    assert ci["B"] == 2000 and ci["seed"] == 42 and ci["n_items"] == len(items)

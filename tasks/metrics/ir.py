@@ -34,6 +34,7 @@ NAUC_PREFIXES = ("ndcg_at", "map_at", "recall_at", "precision_at", "mrr_at")   #
 _PYTREC = {"ndcg_at": "ndcg_cut", "map_at": "map_cut", "recall_at": "recall", "precision_at": "P",
            "hit_rate_at": "success"}
 ROUNDED_PREFIXES = tuple(_PYTREC)   # what mteb rounds to 5 decimals
+PER_QUERY_PREFIXES = (*_PYTREC, "mrr_at")   # every per-query metric (`retrieval_scores` averages them)
 _SCORE_THEN_ID = itemgetter(1, 0)   # (score, doc id): the key mteb sorts by, descending
 
 

@@ -5,7 +5,14 @@ A task names its plots in `Task.plots` ("module:plot_function"; recorded in each
 `plot_x(results: list[dict], result_paths: list[Path], out_dir: Path) -> list[Path]` (the paths it
 wrote; [] when the results hold nothing to draw). Only functions named `plot_*` are called, and a
 failing one becomes a warning note in the report. Published results arrive with `model` set to
-their row label, "<model> (published)".
+their row label, "<model> (published)". A task that declares a plot function named with both "qps"
+and "recall" (`plot_recall_vs_qps`) draws its own QPS-vs-recall chart, and the report's generic
+Pareto plot is left out for it.
+
+Tables work the same way (`Task.tables`, recorded in `declared.tables`): `table_x(results,
+result_paths) -> [{"title": str, "columns": [str], "rows": [[cell, ...]], "note": str}]`, a cell
+being a string, a number, a bool or None; the report shows them in leaderboard.md, on the task's
+site page and as CSV (harness/report_task_tables.py). Only functions named `table_*` are called.
 
 The helpers here are shared by every plot module: a headless pyplot, file-name slugs, and saving.
 """
