@@ -276,10 +276,8 @@ class ANNSweepTask(Task):
 def ndcg_at(relevance, ids: np.ndarray, dists: np.ndarray, k: int) -> float:
     """nDCG@k of the returned ids against the qrels, unrounded: the retrieval task's run (score =
     -distance, empty slots dropped) through the same pytrec_eval scoring (tasks/metrics/ir.py)."""
-    from .metrics.ir import retrieval_scores
-    doc_ids = relevance.doc_ids
-    run = {qid: {doc_ids[j]: -d for j, d in zip(ids[i].tolist(), dists[i].tolist()) if j >= 0}
-           for i, qid in enumerate(relevance.query_ids[:len(ids)])}
+    from .metrics.ir import retrieval_scores, search_run
+    run = search_run(relevance.query_ids, relevance.doc_ids, ids, dists)
     return float(retrieval_scores(relevance.qrels, run, [k], rounding=None)[0][f"ndcg_at_{k}"])
 
 

@@ -47,7 +47,8 @@ from .base import HIGHER, ScoreRule, Task, TaskOutput
 from .beir_download import beir_folder, is_beir_name
 from .beir_layout import RetrievalDataWarning, read_folder, read_hub
 from .metrics.ann import recall_at_k
-from .metrics.ir import K_VALUES, apply_identical_id_rule, mteb_rounded, retrieval_scores, skip_first
+from .metrics.ir import (K_VALUES, apply_identical_id_rule, mteb_rounded, retrieval_scores, search_run,
+                         skip_first)
 
 __all__ = ["RetrievalDataWarning", "RetrievalTask", "from_folder", "nfcorpus", "scifact"]
 
@@ -244,11 +245,7 @@ class RetrievalTask(Task):
 
     def _score(self, ids: np.ndarray, dist: np.ndarray, k_values: list[int]):
         """Run dict (score = -distance: exact float32 values) -> mteb-rounded scores, per query, unrounded."""
-        run = {}
-        doc_ids = self.doc_ids
-        for qi, qid in enumerate(self.query_ids):
-            row_ids, row_d = ids[qi].tolist(), dist[qi].tolist()
-            run[qid] = {doc_ids[j]: -d for j, d in zip(row_ids, row_d) if j >= 0}
+        run = search_run(self.query_ids, self.doc_ids, ids, dist)
         run = apply_identical_id_rule(run, bool(self.params["ignore_identical_ids"]))
         if self.params["skip_first_result"]:
             run = skip_first(run)

@@ -154,6 +154,13 @@ def mteb_rounded(scores: Mapping[str, float]) -> dict[str, float]:
     return {k: (round(v, 5) if k.startswith(ROUNDED_PREFIXES) or k == "accuracy" else v) for k, v in scores.items()}
 
 
+def search_run(query_ids, doc_ids, ids: np.ndarray, dists: np.ndarray) -> dict:
+    """A pytrec_eval run from an index search: per query, doc id -> score = -distance (the exact float32
+    value), empty slots (id -1) dropped; the i-th row of `ids` / `dists` belongs to `query_ids[i]`."""
+    return {qid: {doc_ids[j]: -d for j, d in zip(row_ids.tolist(), row_d.tolist()) if j >= 0}
+            for qid, row_ids, row_d in zip(query_ids, ids, dists)}
+
+
 def apply_identical_id_rule(run: dict, ignore_identical_ids: bool) -> dict:
     """mteb's `ignore_identical_ids`: drop docs whose id equals the query id (returns a new run)."""
     if not ignore_identical_ids:
