@@ -60,7 +60,17 @@ def index_point(index) -> str | None:
     (model, task) with different points are different jobs (an index sweep writes one per build point)."""
     if index is None:
         return None
-    return canonical_json(index) if isinstance(index, dict) else str(index)
+    if not isinstance(index, dict):
+        return str(index)
+    # a point key that is the bare name (the adapter's defaults) and a single query point (already the
+    # index's `query` defaults) add nothing: a result written before grids existed (the published ones)
+    # then matches its twin written now
+    ident = {k: index.get(k) for k in ("name", "build", "query")}
+    if index.get("point") and index.get("point") != index.get("name"):
+        ident["point"] = index["point"]
+    if len(index.get("query_points") or ()) > 1:
+        ident["query_points"] = index["query_points"]
+    return canonical_json(ident)
 
 
 def _point_params(index) -> dict[str, str]:

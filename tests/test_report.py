@@ -449,3 +449,14 @@ def test_tied_scores_draw_the_same_bars_in_every_process(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(out)], cwd=REPO, env=env, check=True)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_a_result_written_with_grid_keys_matches_its_published_twin():
+    """`point` = the bare name and a single query point add nothing to an index's identity, so a run of
+    `--indexes exact` today and a published result written before index grids share one column."""
+    from harness.report_fields import index_point
+    old = {"name": "exact", "exact": True, "build": {"metric": "ip"}, "query": {"chunk_size": 50000}}
+    new = {**old, "point": "exact", "query_points": [{}]}
+    assert index_point(new) == index_point(old)
+    grid = {**old, "name": "hnswlib", "point": "hnswlib(M=8)[ef=10,20]", "query_points": [{"ef": 10}, {"ef": 20}]}
+    assert index_point(grid) != index_point({**grid, "point": "hnswlib(M=8)[ef=10]", "query_points": [{"ef": 10}]})
