@@ -8,7 +8,8 @@ them. Target (issue 16): under 5 s for 3 models on the default suite.
 
 Timed, each the best of --repeat runs:
 - intervals: `harness.significance.bootstrap_ci` of every result's main score (B and seed as the runner
-  writes them); apart, `harness.significance.intervals` of every declared score, as the runner writes them;
+  writes them), computed from the items (the target counts them; the report reads the ones the runner
+  recorded instead); apart, `harness.significance.intervals` of every declared score, as the runner writes them;
 - paired tests: `significance_ranks.pair_tests` for every task (every pair of models, Holm), as the report;
 - ranks: `significance_ranks.rank_intervals` over the tasks (draws of tasks and items, win probabilities);
 - the report's whole significance layer (`report_significance.analyse`: it reads the recorded intervals).
@@ -96,8 +97,10 @@ def main() -> int:
                            group[0][0].lower_is_better) for task, group in sorted(by_task.items())]
     t_rank, ranks = best_of(args.repeat, lambda: rank_intervals(columns(), models, draws=DRAWS, seed=SEED))
     total = t_int + t_pairs + t_rank
-    print(f"\nintervals of the main scores:              {t_int:.3f} s")
-    print(f"paired tests (every pair, every task):     {t_pairs:.3f} s")
+    print(f"\nintervals of the main scores:              {t_int:.3f} s  (computed here from the items, "
+          f"B = {sig.DEFAULT_B}, not read from the result files)")
+    print(f"paired tests (every pair, every task):     {t_pairs:.3f} s  (permutation p-values, bootstrap "
+          f"intervals, B = {B_TEST})")
     print(f"rank intervals + win probabilities:         {t_rank:.3f} s")
     print(f"total:                                      {total:.3f} s  (target < {TARGET_S:g} s: "
           f"{'PASS' if total < TARGET_S else 'FAIL'}); CPU {sum(CPU):.3f} s; load average "

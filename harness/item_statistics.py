@@ -13,9 +13,11 @@ returns one value per matrix (a float, or a `(B,)` array). Names, as tasks decla
 
 Besides the plain function, a statistic may know faster ways to be resampled, which harness/significance.py
 uses: `weighted(m, w)` (its value on every multiset of the items given by counts w (c, n): a bootstrap
-resample is a row of counts), `jackknife(m)` (the n leave-one-out values) and `permuted(a, b, swap)` (a
-paired permutation's null values stat(a') - stat(b')). Means are linear (a matrix product with the counts),
-Pearson's r needs five weighted sums, Spearman's rho ranks by counting (harness/rank_resampling.py).
+resample is a row of counts; `prepare(m)` gives the same as a function of w alone, with the work that
+depends only on m, such as sorting, done once), `jackknife(m)` (the n leave-one-out values) and
+`permuted(a, b, swap)` (a paired permutation's null values stat(a') - stat(b')). Means are linear (a matrix
+product with the counts), Pearson's r needs five weighted sums, Spearman's rho ranks by counting
+(harness/rank_resampling.py), V-measure sums contingency cells (harness/contingency.py).
 Items with a non-finite value in a statistic's columns are left out of it (`complete_rows`); the fast paths
 assume complete matrices and harness/significance.py gives them one. On one matrix the correlations are the
 tasks' own functions (tasks/metrics/correlation.py), so the
@@ -29,6 +31,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import HarnessError
+
+CHUNK = 1 << 18      # values per chunk where a fast path works on chunks of permutations
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class Statistic:
     # with duplicated items): the bootstrap distribution is recentred on the estimate before intervals and
     # bootstrap p-values are read from it (the block records "recentred": true and the bias removed)
     recentre: bool = False
+    # (m (n, cols), shared dict or None) -> (w (c, n) counts -> (c,)): `weighted` with the work that depends
+    # only on m done once (sorting, per-item values), for the many chunks of one resampling (`resampler`)
+    prepare: Callable | None = None
 
     def __call__(self, matrix) -> np.ndarray | float:
         m = np.asarray(matrix, dtype=np.float64)
@@ -56,6 +63,14 @@ class Statistic:
         self.check_columns(m.shape[-1])
         out = self.fn(m)
         return float(out) if m.ndim == 2 else out
+
+    def resampler(self, m: np.ndarray, shared: dict | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """w (c, n) counts -> the statistic of each weighted multiset of m's items (needs `weighted`).
+        `shared`: a dict that the resamplers of one resampling share (several models' matrices on the same
+        counts: work common to them, such as the ranks of a shared gold column, is done once)."""
+        if self.prepare is not None:
+            return self.prepare(m, shared)
+        return lambda w: self.weighted(m, w)
 
     def check_columns(self, n_cols: int, where: str = "") -> None:
         if (self.n_columns is not None and n_cols != self.n_columns) or n_cols < 1:
@@ -127,15 +142,19 @@ def _linear(name: str, n_columns, per_item: Callable, fn: Callable) -> Statistic
     def weighted(m, w):
         return (w @ per_item(m)) / w.sum(axis=1)
 
+    def prepare(m, shared=None):
+        v = per_item(m)
+        return lambda w: (w @ v) / w.sum(axis=1)
+
     def jackknife(m):
         v = per_item(m)
         return (v.sum() - v) / (len(v) - 1)
 
     def permuted(a, b, swap):
         d = per_item(a) - per_item(b)
-        return np.where(swap, -1.0, 1.0) @ d / len(d)
+        return _by_rows(lambda s: np.where(s, -1.0, 1.0) @ d / len(d), swap, len(d))
 
-    return Statistic(name, fn, n_columns, per_item, weighted, jackknife, permuted)
+    return Statistic(name, fn, n_columns, per_item, weighted, jackknife, permuted, prepare=prepare)
 
 
 # -- correlations ---------------------------------------------------------------------------------------
@@ -173,6 +192,11 @@ def _pearson_weighted(m, w):
     return _pearson_from_sums(w @ _pearson_moments(m))
 
 
+def _pearson_prepare(m, shared=None):
+    mom = _pearson_moments(m)
+    return lambda w: _pearson_from_sums(w @ mom)
+
+
 def _pearson_jackknife(m):
     mom = _pearson_moments(m)
     return _pearson_from_sums(mom.sum(axis=0)[None, :] - mom)
@@ -183,23 +207,40 @@ def _spearman_weighted(m, w):
     return spearman_weighted(m[:, 0], m[:, 1], w)
 
 
+def _spearman_prepare(m, shared=None):
+    from .rank_resampling import SpearmanResampler
+    return SpearmanResampler(m[:, 0], m[:, 1], shared)
+
+
 def _spearman_jackknife(m):
     from .rank_resampling import spearman_jackknife
     return spearman_jackknife(m[:, 0], m[:, 1])
 
 
+def _by_rows(fn, swap, width: int) -> np.ndarray:
+    """fn over chunks of the rows of `swap` (about CHUNK values of `width` per row at a time), concatenated."""
+    rows = max(1, CHUNK // max(1, width))
+    out = [fn(swap[i:i + rows]) for i in range(0, len(swap), rows)]
+    return np.concatenate(out) if out else np.empty(0)
+
+
 def _spearman_permuted(a, b, swap):
     """Fast when both models share the gold column (the same data); else swapped matrices re-ranked."""
     if not np.array_equal(a[:, 0], b[:, 0]):
-        s = swap[..., None]
-        return _spearman(np.where(s, b, a)) - _spearman(np.where(s, a, b))
+        def swapped(s):
+            s = s[..., None]
+            return _spearman(np.where(s, b, a)) - _spearman(np.where(s, a, b))
+        return _by_rows(swapped, swap, 4 * len(a))
     from .rank_resampling import spearman_permuted
     return spearman_permuted(a[:, 0], a[:, 1], b[:, 1], swap)
 
 
 def _pearson_permuted(a, b, swap):
-    s = swap[..., None]
-    return batched_pearson(*np.moveaxis(np.where(s, b, a), -1, 0)) - batched_pearson(*np.moveaxis(np.where(s, a, b), -1, 0))
+    def swapped(s):
+        s = s[..., None]
+        return (batched_pearson(*np.moveaxis(np.where(s, b, a), -1, 0))
+                - batched_pearson(*np.moveaxis(np.where(s, a, b), -1, 0)))
+    return _by_rows(swapped, swap, 4 * len(a))
 
 
 def _v_measure(m):
@@ -215,14 +256,25 @@ def _v_measure_weighted(m, w):
     return v_measure_weighted(m[:, 0], m[:, 1], w)
 
 
+def _v_measure_prepare(m, shared=None):
+    from .contingency import VMeasureResampler
+    return VMeasureResampler(m[:, 0], m[:, 1])
+
+
+def _v_measure_jackknife(m):
+    from .contingency import v_measure_jackknife
+    return v_measure_jackknife(m[:, 0], m[:, 1])
+
+
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     _linear("mean", 1, lambda m: m[:, 0], _mean),
     _linear("mean_all", None, lambda m: m.mean(axis=1), _mean_all),
     Statistic("spearman", _spearman, 2, weighted=_spearman_weighted, jackknife=_spearman_jackknife,
-              permuted=_spearman_permuted),
+              permuted=_spearman_permuted, prepare=_spearman_prepare),
     Statistic("pearson", _pearson, 2, weighted=_pearson_weighted, jackknife=_pearson_jackknife,
-              permuted=_pearson_permuted),
-    Statistic("v_measure", _v_measure, 2, weighted=_v_measure_weighted, permutable=False, recentre=True),
+              permuted=_pearson_permuted, prepare=_pearson_prepare),
+    Statistic("v_measure", _v_measure, 2, weighted=_v_measure_weighted, jackknife=_v_measure_jackknife,
+              permutable=False, recentre=True, prepare=_v_measure_prepare),
 )}
 
 

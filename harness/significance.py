@@ -13,14 +13,16 @@ tasks/base.py). Everything here works from that matrix and that declaration, wit
   (the same resamples for both models) and a two-sided p-value, from a paired permutation test (each item's
   two values swapped at random, as `scipy.stats.permutation_test(permutation_type="samples")`, the same
   permutations for the same seed, every one of the 2**n when B >= 2**n) or from the paired bootstrap;
+  `paired_tests`: the same for several pairs of models on one task, each model resampled once;
 - `holm`: Holm's step-down adjustment of a family of p-values;
 - `intervals`: the `result["intervals"]` block the runner writes, one interval per declared score.
 
-Resampling is vectorised and chunked (at most CHUNK_ELEMENTS values at a time, so memory stays bounded): each
-chunk of resamples becomes a matrix of counts (how often each item is drawn), and a statistic with a weighted
-form takes the counts directly (means: one matrix product; Pearson: five weighted sums; Spearman: ranks by
-counting, harness/rank_resampling.py; V-measure: weighted contingency tables, harness/contingency.py); any
-other statistic is recomputed on the resampled matrices. Every score of `intervals` shares the resamples.
+Resampling (harness/significance_engine.py) is vectorised and chunked (at most CHUNK_ELEMENTS values at a time,
+so memory stays bounded): each chunk of resamples becomes a matrix of counts (how often each item is drawn),
+and a statistic with a weighted form takes the counts directly (means: one matrix product; Pearson: five
+weighted sums; Spearman: ranks by counting, harness/rank_resampling.py; V-measure: weighted contingency
+tables, harness/contingency.py); any other statistic is recomputed on the resampled matrices. Every score of
+`intervals` shares the resamples.
 Statistic names and their fast paths: harness/item_statistics.py.
 """
 from __future__ import annotations
@@ -31,15 +33,18 @@ from statistics import NormalDist
 import numpy as np
 
 from .errors import DataError, HarnessError
-from .item_statistics import STATISTICS, Statistic, complete_rows, statistic
+from .item_statistics import STATISTICS, Statistic, statistic
+from .significance_engine import (bootstrap_distributions, counts, jackknife, nan_safe, permutation_null,
+                                  permutation_swaps, recentred, two_sided_p)
 
 __all__ = ["DEFAULT_B", "DEFAULT_LEVEL", "DEFAULT_SEED", "STATISTICS", "statistic", "load_items", "select",
-           "bootstrap_ci", "paired_test", "holm", "intervals", "items_path", "checked_items"]
+           "bootstrap_ci", "paired_test", "paired_tests", "holm", "intervals", "items_path", "checked_items",
+           "counts", "bootstrap_distributions", "nan_safe", "jackknife", "recentred", "permutation_swaps",
+           "permutation_null", "two_sided_p"]
 
 DEFAULT_B = 2000          # resamples for the intervals written into results (recorded with each interval)
 DEFAULT_LEVEL = 0.95
 DEFAULT_SEED = 42      # the tasks' default seed; the runner passes each task's own
-CHUNK_ELEMENTS = 1 << 20  # values per resampled chunk (8 MiB of float64: counts stay in cache)
 _NORMAL = NormalDist()
 
 
@@ -111,76 +116,6 @@ def _prepared(items, score_decl, columns) -> tuple[np.ndarray, Statistic]:
     return m, stat
 
 
-# -- resampling engine -------------------------------------------------------------------------------
-def _index_chunks(n: int, B: int, seed: int, cols: int = 1):
-    """(B, n) bootstrap indices in chunks of rows: the very draws scipy.stats.bootstrap makes with
-    rng=default_rng(seed) (numpy's integer stream does not depend on how the rows are chunked)."""
-    rng = np.random.default_rng(seed)
-    rows = max(1, CHUNK_ELEMENTS // max(1, n * cols))
-    for start in range(0, B, rows):
-        yield rng.integers(0, n, (min(rows, B - start), n), dtype=np.int32 if n < 2 ** 31 else np.int64)
-
-
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """How many times each item is in each resample: (c, n) float64 counts from (c, n) indices."""
-    c = idx.shape[0]
-    flat = (idx + (np.arange(c) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=c * n).reshape(c, n).astype(np.float64)
-
-
-def _bootstrap_distributions(pairs: list[tuple[Statistic, np.ndarray]], n: int, B: int, seed: int) -> list:
-    """The B bootstrap values of each (statistic, matrix) over the same resamples of the n items (counts
-    computed once per chunk for every statistic that takes them)."""
-    cols = max([m.shape[1] for stat, m in pairs if stat.weighted is None] or [1])
-    out: list[list] = [[] for _ in pairs]
-    for idx in _index_chunks(n, B, seed, cols):
-        counts = _counts(idx, n) if any(stat.weighted is not None for stat, _ in pairs) else None
-        for k, (stat, m) in enumerate(pairs):
-            out[k].append(stat.weighted(m, counts) if stat.weighted is not None else stat.fn(m[idx]))
-    return [np.concatenate(parts) for parts in out]
-
-
-def _nan_safe(stat: Statistic, m: np.ndarray) -> Statistic:
-    """`stat` with fast paths that leave out m's incomplete items (zero weight in every resample; left out,
-    they leave the statistic unchanged in the jackknife). These closures ignore the matrix they are given."""
-    ok = complete_rows(m)
-    if ok.all():
-        return stat
-    m0, full = np.where(ok[:, None], m, 0.0), stat(m)
-
-    def weighted(_, w):
-        return stat.weighted(m0, w * ok)
-
-    def jackknife(_):
-        out = np.full(len(m), full)
-        out[ok] = _jackknife(stat, m[ok])
-        return out
-
-    return Statistic(stat.name, stat.fn, stat.n_columns, weighted=weighted if stat.weighted else None,
-                     jackknife=jackknife)
-
-
-def _jackknife(stat: Statistic, m: np.ndarray) -> np.ndarray:
-    """The statistic with each item left out in turn (n values)."""
-    if stat.jackknife is not None:
-        return stat.jackknife(m)
-    n = m.shape[0]
-    if stat.weighted is not None:   # leave-one-out sets as weights: all ones but one zero
-        rows, out = max(1, CHUNK_ELEMENTS // n), []
-        for i in range(0, n, rows):
-            w = np.ones((min(rows, n - i), n))
-            w[np.arange(len(w)), i + np.arange(len(w))] = 0.0
-            out.append(stat.weighted(m, w))
-        return np.concatenate(out)
-    j = np.arange(n - 1)
-    rows = max(1, CHUNK_ELEMENTS // max(1, (n - 1) * m.shape[1]))
-    out = []
-    for i0 in range(0, n, rows):
-        left_out = np.arange(i0, min(n, i0 + rows))[:, None]
-        out.append(stat.fn(m[j[None, :] + (j[None, :] >= left_out)]))
-    return np.concatenate(out)
-
-
 def _ndtri(p: float) -> float:
     return -np.inf if p <= 0 else np.inf if p >= 1 else _NORMAL.inv_cdf(p)
 
@@ -211,16 +146,6 @@ def _quantiles(theta_b: np.ndarray, levels) -> list[float | None]:
     if any(not np.isfinite(q) for q in levels) or not np.all(np.isfinite(theta_b)):
         return [None, None]
     return [float(x) for x in np.quantile(theta_b, levels)]
-
-
-def _recentred(stat: Statistic, theta_hat, theta_b: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """(the bootstrap distribution, shifted to centre on the estimate where the statistic asks for it; the
-    shift removed, else None)."""
-    finite = theta_b[np.isfinite(theta_b)]
-    if not stat.recentre or not len(finite) or not np.isfinite(theta_hat):
-        return theta_b, None
-    bias = float(finite.mean() - theta_hat)
-    return theta_b - bias, bias
 
 
 def _interval_block(theta_hat, theta_b, jack, *, level, B, seed, n) -> dict:
@@ -265,67 +190,18 @@ def intervals(items, declared_items: dict, *, B: int = DEFAULT_B, seed: int = DE
     # scores declared alike (STS "spearman" is "cosine_spearman") are computed once
     same = {score: (decl["statistic"], tuple(decl["columns"])) for score, decl in decls.items()}
     unique = {key: prepared[score] for score, key in reversed(list(same.items()))}
-    pairs = [(_nan_safe(stat, m), m) for m, stat in unique.values()]
-    thetas = _bootstrap_distributions(pairs, n, B, seed)
+    pairs = [(nan_safe(stat, m), m) for m, stat in unique.values()]
+    thetas = bootstrap_distributions(pairs, n, B, seed)
     blocks = {}
     for (key, (m, stat)), (safe, _), theta_b in zip(unique.items(), pairs, thetas):
         theta_hat = stat(m)
-        theta_b, bias = _recentred(stat, theta_hat, theta_b)
-        jack = _jackknife(safe, m) if n >= 2 else None
+        theta_b, bias = recentred(stat, theta_hat, theta_b)
+        jack = jackknife(safe, m) if n >= 2 else None
         blocks[key] = _interval_block(theta_hat, theta_b, jack, level=level, B=B, seed=seed, n=n)
         blocks[key]["estimate"] = None if not np.isfinite(theta_hat) else float(theta_hat)
         if bias is not None:
             blocks[key].update(recentred=True, bias=bias)
     return {score: dict(blocks[key]) for score, key in same.items()}
-
-
-def _difference(stat: Statistic, a: np.ndarray, b: np.ndarray) -> Statistic:
-    """stat(a) - stat(b) as one statistic of the matrix [a | b] (columns side by side), with the fast paths
-    of each side."""
-    k = a.shape[1]
-    sa, sb = _nan_safe(stat, a), _nan_safe(stat, b)
-
-    def both(fa, fb):
-        return None if fa is None or fb is None else (lambda m, *w: fa(m[:, :k], *w) - fb(m[:, k:], *w))
-    return Statistic(f"{stat.name} difference", lambda m: stat.fn(m[..., :k]) - stat.fn(m[..., k:]), None,
-                     weighted=both(sa.weighted, sb.weighted), jackknife=both(sa.jackknife or _generic(sa),
-                                                                             sb.jackknife or _generic(sb)))
-
-
-def _generic(stat: Statistic):
-    return lambda m: _jackknife(stat, m)
-
-
-def _permutation_null(stat: Statistic, a, b, B: int, seed: int):
-    """(null distribution, number of permutations, exact) of stat(a') - stat(b'), each item's rows swapped
-    between a and b with probability 1/2: scipy.stats.permutation_test(permutation_type="samples")'s
-    permutations for rng=default_rng(seed) (its rng.permuted of [0, 1] per item draws one uint32 per item
-    and swaps when the lowest bit is 0), or all 2**n of them when B >= 2**n, as scipy does."""
-    n = a.shape[0]
-    if n < 63 and B >= 2 ** n:
-        swap = ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-        exact = True
-    else:
-        bits = np.random.default_rng(seed).integers(0, 2 ** 32, size=(B, n), dtype=np.uint32)
-        swap, exact = (bits & 1) == 0, False
-    rows = max(1, CHUNK_ELEMENTS // max(1, 2 * n * a.shape[1]))
-    null = []
-    for i in range(0, len(swap), rows):
-        s = swap[i:i + rows]
-        if stat.permuted is not None and complete_rows(a).all() and complete_rows(b).all():
-            null.append(stat.permuted(a, b, s))
-        else:
-            null.append(stat.fn(np.where(s[..., None], b, a)) - stat.fn(np.where(s[..., None], a, b)))
-    return np.concatenate(null), len(swap), exact
-
-
-def _two_sided_p(null: np.ndarray, observed: float, n_perm: int, exact: bool) -> float:
-    """scipy.stats.permutation_test's two-sided p-value (its tolerance for ties and its +1 adjustment)."""
-    adjustment = 0 if exact else 1
-    gamma = abs(np.finfo(np.float64).eps * 100 * observed)
-    less = (np.count_nonzero(null <= observed + gamma) + adjustment) / (n_perm + adjustment)
-    greater = (np.count_nonzero(null >= observed - gamma) + adjustment) / (n_perm + adjustment)
-    return float(min(1.0, max(0.0, 2 * min(less, greater))))
 
 
 def paired_test(items_a, items_b, score_decl: dict, *, method: str = "permutation", B: int = DEFAULT_B,
@@ -335,40 +211,64 @@ def paired_test(items_a, items_b, score_decl: dict, *, method: str = "permutatio
     defined), "p_value" (two-sided), "method", "B", "seed", "n_items", "level", "interval_method",
     "exact" (permutation: every permutation enumerated)}.
 
-    method "permutation": p from swapping each item's two values at random (see _permutation_null);
+    method "permutation": p from swapping each item's two values at random (significance_engine's
+    permutation_null);
     method "bootstrap": p = 2 * min(P(d* <= 0), P(d* >= 0)) over the paired bootstrap differences d*,
     each count + 1 over B + 1 (0 outside the (1 - p) percentile interval of the difference). A statistic
     whose items cannot be swapped between models (`permutable` False: V-measure, whose cluster ids belong
     to one clustering) is always tested by the bootstrap, and "method" says so."""
+    return paired_tests([items_a, items_b], score_decl, [(0, 1)], method=method, B=B, seed=seed, level=level,
+                        columns=columns)[0]
+
+
+def paired_tests(matrices: list, score_decl: dict, pairs: list[tuple[int, int]] | None = None, *,
+                 method: str = "permutation", B: int = DEFAULT_B, seed: int = DEFAULT_SEED,
+                 level: float = DEFAULT_LEVEL, columns: list[str] | None = None) -> list[dict]:
+    """`paired_test(matrices[i], matrices[j])` for each (i, j) of `pairs` (default: every i < j), equal to
+    those calls: every pair draws the same resamples (the same seed), so each model's bootstrap values and
+    jackknife are computed once and a pair's are their differences."""
     if method not in ("permutation", "bootstrap"):
         raise HarnessError(f"paired_test method must be 'permutation' or 'bootstrap', got {method!r}")
     _check_b(B, level)
-    a, stat = _prepared(items_a, score_decl, columns)
-    b, _ = _prepared(items_b, score_decl, columns)
-    if a.shape != b.shape:
-        raise HarnessError(f"paired items differ in shape: {a.shape} vs {b.shape} (the same items, in the "
-                           f"same order, for both models)")
-    n = a.shape[0]
+    if not matrices:
+        return []
+    prepared = [_prepared(x, score_decl, columns) for x in matrices]
+    ms, stat = [m for m, _ in prepared], prepared[0][1]
+    if pairs is None:
+        pairs = [(i, j) for i in range(len(ms)) for j in range(i + 1, len(ms))]
+    for i, j in pairs:
+        if ms[i].shape != ms[j].shape:
+            raise HarnessError(f"paired items differ in shape: {ms[i].shape} vs {ms[j].shape} (the same items, "
+                               f"in the same order, for both models)")
+    used = sorted({k for pair in pairs for k in pair})
+    n = ms[used[0]].shape[0] if used else 0
+    safe = {k: nan_safe(stat, ms[k]) for k in used}
+    thetas = dict(zip(used, bootstrap_distributions([(safe[k], ms[k]) for k in used], n, B, seed)))
+    jacks = {k: jackknife(safe[k], ms[k]) for k in used} if n >= 2 else {}
+    values = {k: stat(ms[k]) for k in used}
     method = method if stat.permutable else "bootstrap"
-    both = np.concatenate([a, b], axis=1)
-    diff_stat = _difference(stat, a, b)
-    observed = float(stat(a) - stat(b))
-    theta_b, _ = _recentred(stat, observed, _bootstrap_distributions([(diff_stat, both)], n, B, seed)[0])
-    jack = _jackknife(diff_stat, both) if n >= 2 else None
-    block = _interval_block(observed, theta_b, jack, level=level, B=B, seed=seed, n=n)
-    exact = False
-    if not np.isfinite(observed):
-        p = None
-    elif method == "permutation":
-        null, n_perm, exact = _permutation_null(stat, a, b, B, seed)
-        p = _two_sided_p(null, observed, n_perm, exact)
-    else:
-        finite = theta_b[np.isfinite(theta_b)]
-        p = float(min(1.0, 2 * min(np.count_nonzero(finite <= 0) + 1, np.count_nonzero(finite >= 0) + 1)
-                      / (len(finite) + 1)))
-    return {"difference": observed if np.isfinite(observed) else None, "low": block["low"], "high": block["high"],
-            "p_value": p, "method": method, "B": int(B), "seed": int(seed), "n_items": int(n), "level": level,
-            "interval_method": block["method"], "exact": exact}
+    out, swaps = [], None
+    for i, j in pairs:
+        a, b = ms[i], ms[j]
+        observed = float(values[i] - values[j])
+        theta_b, _ = recentred(stat, observed, thetas[i] - thetas[j])
+        jack = jacks[i] - jacks[j] if n >= 2 else None
+        block = _interval_block(observed, theta_b, jack, level=level, B=B, seed=seed, n=n)
+        exact = False
+        if not np.isfinite(observed):
+            p = None
+        elif method == "permutation":
+            swaps = swaps or permutation_swaps(n, B, seed)     # the same permutations for every pair
+            null, n_perm, exact = permutation_null(stat, a, b, B, seed, swaps)
+            p = two_sided_p(null, observed, n_perm, exact)
+        else:
+            finite = theta_b[np.isfinite(theta_b)]
+            p = float(min(1.0, 2 * min(np.count_nonzero(finite <= 0) + 1, np.count_nonzero(finite >= 0) + 1)
+                          / (len(finite) + 1)))
+        out.append({"difference": observed if np.isfinite(observed) else None, "low": block["low"],
+                    "high": block["high"], "p_value": p, "method": method, "B": int(B), "seed": int(seed),
+                    "n_items": int(n), "level": level, "interval_method": block["method"], "exact": exact})
+    return out
 
 
 def holm(p_values) -> list:

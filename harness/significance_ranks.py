@@ -124,18 +124,35 @@ class PairTest:
 
 def pair_tests(task: str, scores: list[ItemScores], *, B: int = B_TEST, seed: int = SEED,
                method: str = "permutation") -> tuple[list[PairTest], list[str]]:
-    """Every pair of `scores` (in the order given: a before b), Holm-corrected across the task's pairs."""
-    sig, raw, notes = _sig(), [], []
+    """Every pair of `scores` (in the order given: a before b), Holm-corrected across the task's pairs: one
+    `significance.paired_tests` call per kind of items, so each model is resampled once for all its pairs."""
+    sig, notes, pairs = _sig(), [], []
     for i, a in enumerate(scores):
         for b in scores[i + 1:]:
             why = not_paired(a, b)
             if why:
                 notes.append(f"{task}: {a.model} vs {b.model} not tested: {why}")
-                continue
-            try:
-                raw.append((a, b, sig.paired_test(a.items, b.items, a.decl, method=method, B=B, seed=seed)))
-            except Exception as e:   # noqa: BLE001  (one untestable pair must not lose the others)
-                notes.append(f"{task}: {a.model} vs {b.model} not tested: {type(e).__name__}: {e}")
+            else:
+                pairs.append((a, b))
+    # pairs of one kind of items (count, dataset, statistic) tested together: each model resampled once
+    kinds: dict[tuple, list] = {}
+    for a, b in pairs:
+        kinds.setdefault((a.n, a.dataset, a.decl.get("statistic")), []).append((a, b))
+    done: dict[tuple[int, int], dict] = {}
+    for group in kinds.values():
+        models = list({id(s): s for pair in group for s in pair}.values())
+        at = {id(s): k for k, s in enumerate(models)}
+        try:
+            tests = sig.paired_tests([s.items for s in models], group[0][0].decl,
+                                     [(at[id(a)], at[id(b)]) for a, b in group], method=method, B=B, seed=seed)
+            done.update({(id(a), id(b)): t for (a, b), t in zip(group, tests)})
+        except Exception:   # noqa: BLE001  (one untestable pair must not lose the others: test them one by one)
+            for a, b in group:
+                try:
+                    done[(id(a), id(b))] = sig.paired_test(a.items, b.items, a.decl, method=method, B=B, seed=seed)
+                except Exception as e:   # noqa: BLE001
+                    notes.append(f"{task}: {a.model} vs {b.model} not tested: {type(e).__name__}: {e}")
+    raw = [(a, b, done[(id(a), id(b))]) for a, b in pairs if (id(a), id(b)) in done]
     adjusted = sig.holm([t["p_value"] for _, _, t in raw]) if raw else []
     tests = [PairTest(task, a.model, b.model, _num(t["difference"]), _num(t["low"]), _num(t["high"]),
                       _num(t["p_value"]), _num(p), str(t.get("method", method)), int(t.get("B", B)),
@@ -230,9 +247,9 @@ def _resample(col: TaskColumn, draws: int, seed: int) -> dict[str, np.ndarray]:
     stats = {m: sig.statistic(s.decl["statistic"]) for m, s in usable.items()}
     # the engine's own draws (shared indices, counts for the statistics that take them, incomplete items
     # left out), as bootstrap_ci and paired_test make them
-    pairs = [(sig._nan_safe(stats[m], s.items), s.items) for m, s in usable.items()]
-    thetas = sig._bootstrap_distributions(pairs, next(iter(usable.values())).n, draws, _task_seed(seed, col.name))
-    return {m: sig._recentred(stats[m], stats[m](s.items), theta)[0]
+    pairs = [(sig.nan_safe(stats[m], s.items), s.items) for m, s in usable.items()]
+    thetas = sig.bootstrap_distributions(pairs, next(iter(usable.values())).n, draws, _task_seed(seed, col.name))
+    return {m: sig.recentred(stats[m], stats[m](s.items), theta)[0]
             for (m, s), theta in zip(usable.items(), thetas)}
 
 

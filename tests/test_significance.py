@@ -149,11 +149,11 @@ def test_fast_paths_equal_recomputing_every_resample(name):
         items, other = np.column_stack([gold, pred]), np.column_stack([gold, _sts_like(n, seed=6)[1]])
     fast = STATISTICS[name]
     idx = rng.integers(0, n, (30, n))
-    assert np.allclose(fast.weighted(items, S._counts(idx, n)), fast.fn(items[idx]), rtol=0, atol=1e-12)
+    assert np.allclose(fast.weighted(items, S.counts(idx, n)), fast.fn(items[idx]), rtol=0, atol=1e-12)
     if name == "v_measure":
         from sklearn.metrics import v_measure_score
         assert np.allclose(fast.fn(items[idx]), [v_measure_score(items[i, 0], items[i, 1]) for i in idx], atol=1e-12)
-    assert np.allclose(S._jackknife(fast, items), S._jackknife(_plain(fast), items), rtol=0, atol=1e-12)
+    assert np.allclose(S.jackknife(fast, items), S.jackknife(_plain(fast), items), rtol=0, atol=1e-12)
     if fast.permuted is not None:
         swap = rng.random((30, n)) < 0.5
         plain = fast.fn(np.where(swap[..., None], other, items)) - fast.fn(np.where(swap[..., None], items, other))
