@@ -83,7 +83,12 @@ def cmd_run(args) -> int:
         registry.check_names("index", [g.name for g in indexes])
     task_params = parse_task_params(args.task_params)
     settings = RunSettings(results_dir=args.results, data_root=args.data_root, cache_dir=args.cache_dir,
-                           overwrite=args.overwrite, progress=not args.no_progress, task_params=task_params)
+                           overwrite=args.overwrite, progress=not args.no_progress, task_params=task_params,
+                           shard_size=args.shard_size, max_memory_mb=args.max_memory)
+    if args.shard_size is not None and args.shard_size < 0:
+        raise HarnessError(f"--shard-size must be 0 (off) or a positive number of texts, got {args.shard_size}")
+    if args.max_memory is not None and not args.max_memory > 0:
+        raise HarnessError(f"--max-memory must be a positive number of megabytes, got {args.max_memory}")
     jobs = plan(tasks, models, indexes, task_params=task_params, data_root=args.data_root)
     searching = len({j.index for j in jobs if j.index})
     print(f"{len(jobs)} job(s): {len(models)} model(s) x {len(tasks)} task(s)"
@@ -170,6 +175,12 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="redo jobs that already have a result")
     r.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     r.add_argument("--scheduler", help="Dask scheduler address tcp://host:port, or 'local' for a LocalCluster")
+    r.add_argument("--shard-size", type=int, metavar="N",
+                   help="texts per encoding shard: a job's texts are encoded in shards by every worker before it runs "
+                        "(default: 1024 with --workers > 1 or --scheduler, else off; 0: off)")
+    r.add_argument("--max-memory", type=float, metavar="MB",
+                   help="memory budget of exact search: the corpus is searched in chunks that fit in MB megabytes "
+                        "(scores unchanged; not part of the job key)")
     r.add_argument("--task-params", help='JSON: {"TaskName": {"param": value}} overrides')
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--no-report", action="store_true", help="default suite: skip rendering the report at the end")

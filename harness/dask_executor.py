@@ -83,10 +83,15 @@ def _payload_runner():
 
 def _failed_outcome(job, error: str):
     from .runner import JobOutcome
+    from .sharding import ShardOutcome, ShardSpec
+    if isinstance(job, ShardSpec):
+        return ShardOutcome(job, "error", error=error)
     return JobOutcome(job, "error", None, error=error)
 
 
 class DaskExecutor:
+    parallel = True   # the runner shards encoding over the workers
+
     def __init__(self, scheduler: str, *, n_workers: int | None = None, threads_per_worker: int = 1,
                  processes: bool = True, retries: int = 1, worker_loss_retries: int = WORKER_LOSS_RETRIES,
                  connect_timeout: float = 30.0):
@@ -99,6 +104,20 @@ class DaskExecutor:
         self.retries = retries
         self.worker_loss_retries = worker_loss_retries
         self.connect_timeout = connect_timeout
+        self._session = None   # (client, cluster or None) while used as a context manager
+
+    def __enter__(self):
+        if self._session is None:
+            self._session = self._connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._session is not None:
+            client, cluster = self._session
+            self._session = None
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.scheduler!r})"
@@ -140,7 +159,8 @@ class DaskExecutor:
         for attr in ("results_dir", "cache_dir"):
             if getattr(settings, attr, None):
                 Path(getattr(settings, attr)).mkdir(parents=True, exist_ok=True)
-        client, cluster = self._connect()
+        own = self._session is None
+        client, cluster = self._connect() if own else self._session
         try:
             self._check_workers(client, settings)
             run_id = uuid.uuid4().hex[:10]            # unique task keys on a long-lived scheduler
@@ -188,6 +208,7 @@ class DaskExecutor:
                     if outcome is not None:
                         yield outcome
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if own:
+                client.close()
+                if cluster is not None:
+                    cluster.close()

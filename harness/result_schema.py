@@ -77,7 +77,7 @@ RESULT = _object(
               "model_revision": _null_or(STR), "index": _null_or(INDEX), "seed": _null_or(INT), "params": OBJECT,
               "dataset": _null_or(DATASET), "declared": _null_or(DECLARED), "details": OBJECT,
               "embedding_cache": cs.dict_schema(STR, INT), "index_stats": OBJECT, "model_usage": MODEL_USAGE,
-              "intervals": cs.dict_schema(STR, INTERVAL),
+              "intervals": cs.dict_schema(STR, INTERVAL), "sharded_encoding": OBJECT,
               "versions": cs.dict_schema(STR, _null_or(STR)), "timings_s": cs.dict_schema(STR, _null_or(NUMBER)),
               "error": _null_or(STR), "traceback": _null_or(STR), "created_at": _null_or(STR)})
 

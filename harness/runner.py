@@ -1,7 +1,7 @@
 """Plans jobs (models x tasks x index points), runs them through an executor, writes one result each.
 
-Index points come from grids (harness/index_grid.py, docs/index-grids.md): `JobSpec.index` holds a point
-key, a plain string, so JobSpecs pickle to any executor (process pool, Dask) unchanged.
+Planning: harness/planning.py; a job's identity (data, result path, job key): harness/job_setup.py; texts
+encoded in shards by every worker before the jobs run: harness/sharding.py.
 
 A job is identified by its `job_key` (task definition + dataset checksums + the model meta that
 changes vectors + index parameters + seed). An existing result with the same key and status "ok"
@@ -10,37 +10,20 @@ the run goes on; finished results are never lost because each is written atomica
 """
 from __future__ import annotations
 
+import os
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from . import index_grid, registry
+from . import registry
 from .errors import HarnessError
-from .results import done_result, job_key, result_path, write_result
+from .loaded_models import get_model, release_model  # noqa: F401  (runner.get_model: the jobs' model)
+from .job_setup import RunSettings, _index_block, is_done, prepare_job  # noqa: F401  (the runner's API)
+from .planning import JobSpec, _check_distinct_paths, check_point, plan  # noqa: F401  (the runner's API)
+from .results import result_path, write_result
 from .versions import library_versions
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    model: str
-    task: str
-    index: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.model} / {self.task}" + (f" / {self.index}" if self.index else "")
-
-
-@dataclass
-class RunSettings:
-    results_dir: str
-    data_root: str | None
-    cache_dir: str | None
-    overwrite: bool = False
-    progress: bool = True
-    task_params: dict = field(default_factory=dict)   # task name -> params overrides
-
 
 @dataclass
 class JobOutcome:
@@ -53,196 +36,30 @@ class JobOutcome:
     error: str | None = None
     bad_input: bool = False
 
-
-def plan(tasks: list[str], models: list[str], indexes=None, *,
-         task_params: dict | None = None, data_root: str | None = None) -> list[JobSpec]:
-    """Every (model, task) pair; tasks that search an index get jobs per index point (harness/index_grid.py).
-
-    `indexes`: short-form strings, {"name", "build", "query"} dicts or IndexGrids; None: each task's
-    `default_indexes()`. A task with `uses_index` gets one job per (build point, query point), one
-    with `sweeps_index` one job per build point. Everything a user can get wrong fails here, before
-    any job runs: task names and their `--task-params` (applied through `Task.set_params`), each
-    model's construction, and every index point (name, parameters, ranges: `check_point`).
-    """
-    task_params = task_params or {}
-    stray = sorted(set(task_params) - set(tasks))
-    if stray:
-        raise HarnessError(f"--task-params names task(s) not in this run: {', '.join(stray)}; "
-                           f"tasks of this run: {', '.join(tasks)}")
-    built = {}
-    for task_name in tasks:
-        task = _construct("task", task_name, registry.make_task)
-        task.set_params(**task_params.get(task_name, {}))
-        built[task_name] = task
-    # built in reverse so the first model of the run is the one left loaded (one at a time)
-    dims = {}
-    for model in reversed(models):
-        dims[model] = get_model(model, data_root).meta.get("dim")
-    given = index_grid.from_entries(indexes, "--indexes") if indexes else None
-    keys = {name: _index_keys(task, given, set(dims.values()) or {None}) for name, task in built.items()}
-    jobs = list(dict.fromkeys(JobSpec(model, name, key) for model in models for name in tasks for key in keys[name]))
-    _check_distinct_paths(jobs, {name: task.name for name, task in built.items()})
-    return jobs
-
-
-def _index_keys(task, given, dims) -> list:
-    """The JobSpec.index values of one task: [None] when it searches no index, else checked point keys."""
-    sweeps, uses = getattr(task, "sweeps_index", False), getattr(task, "uses_index", False)
-    if not (sweeps or uses):
-        return [None]
-    where = f"task {task.name}"
-    grids = given if given is not None else index_grid.from_entries(
-        getattr(task, "default_indexes", lambda: ["exact"])(), f"{where}: default_indexes()")
-    points = index_grid.expand(grids)
-    if not points:
-        raise HarnessError(f"{where} searches an index but no index is given (--indexes or --index-config)")
-    k = getattr(task, "index_k", None)
-    for point in points:
-        for dim in sorted(dims, key=lambda d: (d is None, d or 0)):
-            try:
-                check_point(point, dim=dim, k=k)
-            except HarnessError as e:
-                at = ", ".join(f"{n}={v}" for n, v in (("k", k), ("dim", dim)) if v is not None)
-                raise HarnessError(f"{where}, index point {point.key}{f' ({at})' if at else ''}: {e}") from None
-    if sweeps:
-        return [p.key for p in points]
-    return list(dict.fromkeys(p.at(q).key for p in points for q in p.query_points))
-
-
-def check_point(point: index_grid.IndexPoint, *, dim: int | None = None, k: int | None = None) -> None:
-    """Construct the index at this build point and run its `check` on every query point (nothing is built):
-    an unknown index or parameter, or a value out of range, is a HarnessError naming the index, the
-    parameter and the valid values."""
-    probe = _construct("index", point.name, registry.make_index)
-    build_ok, query_ok = getattr(probe, "BUILD_DEFAULTS", None), getattr(probe, "QUERY_DEFAULTS", None)
-    for param in point.build if build_ok is not None else ():
-        if param in (query_ok or {}) and param not in build_ok:
-            raise HarnessError(f"{point.name} index: {param!r} is a query parameter, not a build parameter: give it "
-                               f"in the query grid, {point.name}[{param}=...]; build parameters: {', '.join(build_ok)}")
-        if param not in build_ok:
-            raise HarnessError(f"{point.name} index: unknown build parameter {param!r}; valid: {', '.join(build_ok)}")
-    for param, _ in point.query_grid if query_ok is not None else ():
-        if param not in query_ok:
-            raise HarnessError(f"{point.name} index: unknown query parameter {param!r}; valid: "
-                               f"{', '.join(query_ok) or 'none'}")
-        if param in point.build:
-            raise HarnessError(f"{point.name} index: parameter {param!r} is in both the build and the query grid")
-    index = _construct("index", point.key, lambda _: registry.make_index(point.name, **point.build))
-    if hasattr(index, "check"):
-        _construct("index", point.key, lambda _: index.check(query_points=point.query_points, dim=dim, k=k))
-
-
-def _check_distinct_paths(jobs: list[JobSpec], task_names: dict) -> None:
-    """Two index points whose keys differ only in characters a file name cannot hold must not share a file."""
-    seen: dict = {}
-    for job in jobs:
-        path = result_path("", job.model, task_names[job.task], job.index)
-        if seen.setdefault(path, job) != job:
-            raise HarnessError(f"index points {seen[path].index!r} and {job.index!r} would write the same result "
-                               f"file {path}; run them separately or with different --results folders")
-
-
-def _construct(kind: str, name: str, factory, *args):
-    """factory(name): a HarnessError as it is; any other failure becomes one naming the task or model."""
-    try:
-        return factory(name, *args)
-    except HarnessError:
-        raise
-    except Exception as e:
-        raise HarnessError(f"{kind} {name!r} cannot be constructed: {type(e).__name__}: {e}") from e
-
-
-# The model of the current job, kept while jobs of the same model follow (loading MiniLM once serves
-# every task of the run); at most one model is loaded per process, so a run over many models, or a
-# worker serving several, holds one at a time.
-_LOADED: dict = {}
-
-
-def get_model(name: str, data_root: str | None = None):
-    from .data import resolve_data_root
-    root = resolve_data_root(data_root)
-    key = (name, str(root))
-    if key not in _LOADED:
-        release_model()
-        _LOADED[key] = _construct("model", name, lambda n: registry.make_model(n, data_root=root))
-    return _LOADED[key]
-
-
-def release_model() -> None:
-    """Drop the loaded model and free its memory before another one loads."""
-    if _LOADED:
-        _LOADED.clear()
-        import gc
-        gc.collect()
-
-
-def _make_index(spec: JobSpec, task):
-    """(unbuilt index, query points) of a job: a sweeping task gets the build point and every query point;
-    any other task an index whose query defaults are the job's one query point."""
-    if not spec.index:
-        return None, None
-    point = index_grid.parse_point(spec.index)
-    if getattr(task, "sweeps_index", False):
-        return registry.make_index(point.name, **point.build), point.query_points
-    if len(point.query_points) != 1:
-        raise HarnessError(f"index point {spec.index!r} holds {len(point.query_points)} query points, but task "
-                           f"{task.name} does not sweep an index: give it one query point per job")
-    query = point.query_points[0]
-    return registry.make_index(point.name, **{**point.build, **query}), [query]
-
-
-def _index_block(index, point_key: str | None, query_points) -> dict | None:
-    """The result's `index`: the adapter's spec, the point key and the query points searched."""
-    if index is None:
-        return None
-    spec = index.spec() if hasattr(index, "spec") else {"name": getattr(index, "name", str(index))}
-    return {**spec, "point": point_key, "query_points": query_points}
-
-
 def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
     from .cache import EmbeddingCache
-    from .data import resolve_data_root
     from .embedding import CachedModel
-    from .model_meta import vector_meta
 
     t_start = time.perf_counter()
     path = usage = None
     base: dict = {"task": spec.task, "model": spec.model, "index": None, "status": "error"}
     try:
         task = registry.make_task(spec.task)
-        task.set_params(**settings.task_params.get(spec.task, {}))
         base.update(task.describe())
-        index, query_points = _make_index(spec, task)
-        sweeps = index is not None and getattr(task, "sweeps_index", False)
-        data_root = resolve_data_root(settings.data_root)
         cached = CachedModel(get_model(spec.model, settings.data_root), EmbeddingCache(settings.cache_dir),
                              progress=settings.progress)
         usage = _usage_meter(cached.model)
         path = result_path(settings.results_dir, spec.model, task.name, spec.index)
-
-        t0 = time.perf_counter()
-        dataset = task.load(data_root)
-        t_load = time.perf_counter() - t0
-
-        meta = cached.meta   # fixed when the model was built (CachedModel checks it stays so)
-        index_spec = _index_block(index, spec.index, query_points)
-        # the key holds the adapter's full spec (every build and query value), plus the query points of a sweep;
-        # a job of one query point is keyed as before grids existed, so earlier results still resume
-        keyed = index_spec and {k: v for k, v in index_spec.items()
-                                 if k != "point" and (sweeps or k != "query_points")}
-        definition = {**task.describe(), "dataset_sha256": dataset.sha256, "model": spec.model,
-                      "model_meta": vector_meta(meta), "index": keyed}
-        key = job_key(definition)
-        base = {**task.describe(), "model": spec.model, "model_revision": meta.get("revision"),
-                "index": index_spec, "dataset": dataset.as_dict(), "job_key": key, "declared": task.declare({}),
-                "status": "error"}
-        stored = None if settings.overwrite else done_result(path, key)
+        job = prepare_job(spec, settings, cached.meta)   # meta: fixed when the model was built
+        task, index, query_points, sweeps, base = job.task, job.index, job.query_points, job.sweeps, job.base
+        stored = is_done(job, settings)
         if stored is not None:
             return JobOutcome(spec, "skipped", str(path), task.main_score, stored["main_score"],
                               time.perf_counter() - t_start)
 
         t0 = time.perf_counter()
-        out = task.evaluate(cached, index, query_points=query_points) if sweeps else task.evaluate(cached, index)
+        with memory_budget(settings.max_memory_mb):
+            out = task.evaluate(cached, index, query_points=query_points) if sweeps else task.evaluate(cached, index)
         t_total = time.perf_counter() - t0
         scores = out.scores if hasattr(out, "scores") else dict(out)
         if task.main_score not in scores:
@@ -253,7 +70,7 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
         t_intervals = time.perf_counter() - t0
         for name, arr in sidecars.items():
             _write_sidecar(path, name, arr)
-        timings = {"load": t_load, "encode": cached.stats["encode_s"],
+        timings = {"load": job.load_s, "encode": cached.stats["encode_s"],
                    "evaluate": max(0.0, t_total - cached.stats["encode_s"]), "intervals": t_intervals}
         result = {**base, "declared": declared, "main_score": scores[task.main_score], "scores": scores,
                   "details": getattr(out, "details", {}),
@@ -262,6 +79,9 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
                   **_usage_block(usage)}
         if intervals is not None:
             result["intervals"] = intervals
+        sharded = settings.encoding_shards.get(f"{spec.model}\t{spec.task}")
+        if sharded is not None:
+            result["sharded_encoding"] = sharded
         if index is not None and hasattr(index, "stats"):
             result["index_stats"] = index.stats()
             # what was built: a task may set build values (the metric) when it builds; the key stays the plan's
@@ -281,6 +101,24 @@ def run_job(spec: JobSpec, settings: RunSettings) -> JobOutcome:
                 message += f" (its error result could not be written: {w})"
         return JobOutcome(spec, "error", str(path) if path else None, seconds=time.perf_counter() - t_start,
                           error=message, bad_input=isinstance(e, HarnessError))
+
+
+@contextmanager
+def memory_budget(mb: float | None):
+    """`--max-memory`: the budget exact search chunks the corpus by (HARNESS_MAX_MEMORY_MB, read by
+    adapters/indexes/exact.py when a search gives no max_memory_mb), for the duration of one job."""
+    if not mb:
+        yield
+        return
+    before = os.environ.get("HARNESS_MAX_MEMORY_MB")
+    os.environ["HARNESS_MAX_MEMORY_MB"] = str(mb)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HARNESS_MAX_MEMORY_MB", None)
+        else:
+            os.environ["HARNESS_MAX_MEMORY_MB"] = before
 
 
 def _intervals(declared: dict, sidecars: dict, task) -> dict | None:
@@ -328,16 +166,30 @@ def sweep_stale_temp_files(results_dir: str, older_than_s: float = 60.0) -> int:
 
 
 def run(jobs: list[JobSpec], settings: RunSettings, executor) -> list[JobOutcome]:
+    """Run `jobs` on `executor`: first the shards of their texts (harness/sharding.py) when the executor has
+    several workers or `settings.shard_size` asks for it, then the jobs, in one executor session (its workers,
+    and the models they loaded, serve both)."""
+    from contextlib import nullcontext
+
     from .progress import progress_bar
-    if not getattr(executor, "shares_process", False):
-        release_model()   # the workers load their own; planning's copy would only hold memory here
     sweep_stale_temp_files(settings.results_dir)
     outcomes = []
-    with progress_bar(total=len(jobs), desc="jobs", unit="job", disable=not settings.progress) as bar:
-        for outcome in executor.map(run_job, jobs, settings):
-            outcomes.append(outcome)
-            bar.set_postfix_str(f"{outcome.spec.label}: {outcome.status}", refresh=False)
-            bar.update(1)
+    session = executor if hasattr(executor, "__enter__") else nullcontext(executor)
+    with session:
+        shard_size = settings.shard_size
+        if shard_size is None and getattr(executor, "parallel", False):
+            from .sharding import DEFAULT_SHARD_SIZE
+            shard_size = DEFAULT_SHARD_SIZE
+        if shard_size:
+            from .sharding import run_shards
+            settings = replace(settings, encoding_shards=run_shards(jobs, settings, executor, shard_size=shard_size))
+        if not getattr(executor, "shares_process", False):
+            release_model()   # the workers load their own; planning's copy would only hold memory here
+        with progress_bar(total=len(jobs), desc="jobs", unit="job", disable=not settings.progress) as bar:
+            for outcome in executor.map(run_job, jobs, settings):
+                outcomes.append(outcome)
+                bar.set_postfix_str(f"{outcome.spec.label}: {outcome.status}", refresh=False)
+                bar.update(1)
     order = {s: i for i, s in enumerate(jobs)}
     return sorted(outcomes, key=lambda o: order[o.spec])
 

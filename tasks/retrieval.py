@@ -169,6 +169,10 @@ class RetrievalTask(Task):
         self.data_notes = {"n_documents": len(self.doc_ids), "n_queries": len(evaluated),
                            "n_qrels": sum(len(r) for r in self.qrels.values()), **notes}
 
+    def texts_to_encode(self) -> list[tuple[str, list[str]]]:
+        """What `evaluate` encodes, for sharded encoding ahead of the job (harness/sharding.py)."""
+        return [("query", self.query_texts), ("document", self.doc_texts)]
+
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, model, index=None) -> TaskOutput:
         from harness.registry import make_index

@@ -80,6 +80,11 @@ class STSTask(Task):
                                                           "revision": revision or "main"}, source="hub")
         return self.dataset
 
+    def texts_to_encode(self) -> list[tuple[None, list[str]]]:
+        """What `evaluate` encodes, for sharded encoding ahead of the job (harness/sharding.py)."""
+        s1, s2, _ = self.pairs
+        return [(None, s1 + s2)]
+
     def evaluate(self, model, index=None) -> TaskOutput:
         s1, s2, gold = self.pairs
         emb = check_matrix(model.encode(s1 + s2, role=None, batch_size=self.params["batch_size"]),

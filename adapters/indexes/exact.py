@@ -1,19 +1,34 @@
 """Exact (brute-force) search with faiss's flat kernels, chunked over the corpus with a running top-k.
 
 The index keeps a reference to the vectors (a memmap stays a memmap: nothing is copied). A search
-walks the corpus in chunks of `chunk_size` rows, runs `faiss.knn` (the IndexFlatIP / IndexFlatL2
-kernel, which itself blocks the score matrix) on each chunk and merges each chunk's top-k into the
-running top-k. Peak extra memory is one corpus chunk plus two (n_queries, k) buffers, never a full
-queries x corpus matrix. `max_memory_mb`, when given, sets the chunk so that the chunk's vectors and
-its (n_queries x chunk) scores fit in that many MiB.
+walks the corpus in chunks of rows, runs `faiss.knn` (the IndexFlatIP / IndexFlatL2 kernel) on each
+chunk and merges each chunk's top-k into the running top-k. The chunk is `chunk_size` rows, or, when
+`max_memory_mb` is given (else `$HARNESS_MAX_MEMORY_MB`, which `run --max-memory` sets for a job), as
+many rows as fit that many MiB at one float32 corpus row plus one score per query each. A chunk of at
+least 1024 rows is rounded down to a multiple of faiss's BLAS database block
+(`distance_compute_blas_database_bs`, 1024 rows): each chunk then makes exactly the sgemm calls one
+IndexFlatIP / IndexFlatL2 search over the whole corpus makes, so distances are bitwise faiss flat's
+and ids equal its ids (up to the order of ids whose distances are exactly equal: faiss's heap settles
+those by its scan order, which a merge cannot replay).
+
+Memory: a chunk of the corpus is a view (the corpus is C-contiguous float32 after `build`), so for a
+memmap its rows are file-backed page-cache pages, never anonymous memory; faiss never materialises
+the queries x chunk scores (it works in blocks of 4096 queries x 1024 rows, 16 MiB). A search's own
+allocations are therefore that block plus a few (n_queries, k) arrays, whatever the corpus size
+(bench/scale.py: 1M x 384 memmapped rows, 1,000 queries, about 50 MiB of anonymous memory for the
+whole process, at raw IndexFlatIP's search speed).
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from . import checks
-from .base import VectorIndex, chunk_rows
+from .base import IndexParamError, VectorIndex, chunk_rows
 from .faiss_common import faiss_metric, library, to_distances
+
+BUDGET_ENV = "HARNESS_MAX_MEMORY_MB"   # set by harness/runner.py's memory_budget for one job
 
 
 class ExactIndex(VectorIndex):
@@ -33,10 +48,11 @@ class ExactIndex(VectorIndex):
         checks.positive_param(self, query, "max_memory_mb", none="chunk_size sets the chunk")
 
     def _chunk(self, n_queries: int, params: dict) -> int:
-        if params.get("max_memory_mb"):
-            budget = float(params["max_memory_mb"]) * 2**20
+        """Rows per chunk before block alignment: from the memory budget, else chunk_size (None: all)."""
+        mb = params.get("max_memory_mb") or env_budget()
+        if mb:
             per_row = 4 * (self.dim + n_queries)  # one corpus row + its column of scores, float32
-            return max(1, int(budget // per_row))
+            return max(1, int(float(mb) * 2**20 // per_row))
         chunk = params.get("chunk_size")
         return int(chunk) if chunk else self.n
 
@@ -45,9 +61,9 @@ class ExactIndex(VectorIndex):
         name = self.build_params["metric"]
         metric = faiss_metric(name)
         best_d = best_i = None
-        for s, e in chunk_rows(self.n, self._chunk(len(q), params)):
+        for s, e in chunk_rows(self.n, block_aligned(self._chunk(len(q), params))):
             kc = min(k, e - s)
-            part = np.ascontiguousarray(self._x[s:e], dtype=np.float32)   # a view unless memmapped
+            part = np.ascontiguousarray(self._x[s:e], dtype=np.float32)   # a view: x is C-contiguous float32
             d, i = faiss.knn(q, part, kc, metric=metric)
             d = to_distances(d, name)   # in place: smaller is closer
             if s:
@@ -65,6 +81,27 @@ class ExactIndex(VectorIndex):
     def _build_stats(self):
         return {"size_bytes": int(self.n * self.dim * 4), "threads": _faiss_threads(), "library": library(),
                 "deterministic": True}
+
+
+def env_budget() -> float | None:
+    """`$HARNESS_MAX_MEMORY_MB` as a positive number of MiB, None when unset or empty."""
+    raw = os.environ.get(BUDGET_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = float("nan")
+    if not mb > 0:
+        raise IndexParamError(f"exact index: {BUDGET_ENV}={raw!r} is not a positive number of MiB")
+    return mb
+
+
+def block_aligned(rows: int) -> int:
+    """`rows` rounded down to a multiple of faiss's BLAS database block when it holds at least one block."""
+    import faiss
+    block = int(faiss.cvar.distance_compute_blas_database_bs)
+    return rows if rows < block else rows - rows % block
 
 
 def merge_topk(d1, i1, d2, i2, k):

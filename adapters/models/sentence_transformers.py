@@ -17,7 +17,7 @@ import numpy as np
 from harness.errors import HarnessError
 
 from .base import make_meta
-from .st_batching import RULE, encode_batched
+from .st_batching import batching_rule, encode_batched
 
 DEFAULT_BATCH_SIZE = 32  # at most this many texts per batch; it changes speed, never a vector
 POOLING_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
@@ -41,7 +41,7 @@ class SentenceTransformerModel:
         self.meta = make_meta(name or self.path_or_id, revision=revision or "main", dim=folder.get("dim"),
                               similarity=folder.get("similarity", "cosine"), normalized=folder.get("normalized"),
                               max_seq_len=folder.get("max_seq_len"), prompts=self._all_prompts(folder),
-                              kind="sentence-transformers", pooling=folder.get("pooling"), batching=RULE,
+                              kind="sentence-transformers", pooling=folder.get("pooling"), batching=batching_rule(),
                               device=device, source=self.path_or_id if not self.local else "local")
 
     def _all_prompts(self, folder: dict) -> dict | None:

@@ -1,0 +1,130 @@
+"""Sharded encoding (harness/sharding.py): a job's texts encoded in shards by every worker before it runs.
+
+Tiny STS data sets with toy models (no downloads): shards cover every text once, skip what the cache holds
+and jobs already done; on a 2-worker Dask LocalCluster both workers encode shards, the scores equal those of
+an unsharded in-process run, and a worker killed mid-shard costs nothing (the job completes, every vector is
+in the cache exactly once). The SciFact acceptance run with the real model is tests/test_sharding_scifact.py.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.runner import JobSpec, RunSettings, run
+from harness.sharding import plan_shards
+
+PLUGINS = "tests.toy_bow_model,tests.toy_killable_model"
+TASKS = ("STSBenchmark", "SICK-R")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shard-data")
+    rng = np.random.default_rng(5)
+    for folder in ("stsbenchmark", "sickr"):
+        (root / folder).mkdir()
+        rows = [{"sentence1": f"{folder} first sentence {i} on topic {i % 5}" + " word" * (i % 9),
+                 "sentence2": f"{folder} second sentence {i} near {i % 7}", "score": float(rng.uniform(0, 5))}
+                for i in range(24)]
+        rows.append(dict(rows[0]))   # a repeated pair: its texts are encoded once
+        (root / folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def plugins(monkeypatch):
+    monkeypatch.setenv("HARNESS_PLUGINS", PLUGINS)
+    import importlib
+    for module in PLUGINS.split(","):
+        importlib.import_module(module)
+
+
+def _settings(data_root, tmp_path, **kw) -> RunSettings:
+    return RunSettings(results_dir=str(tmp_path / "results"), data_root=str(data_root),
+                       cache_dir=str(tmp_path / "cache"), progress=False, **kw)
+
+
+def _cache_digests(cache_dir: Path) -> list[bytes]:
+    """Every digest of every complete cache shard (keys files), repeats included."""
+    out = []
+    for keys in Path(cache_dir).rglob("shard-*.keys.npy"):
+        out += np.load(keys, allow_pickle=False).tolist()
+    return out
+
+
+def _scores(results: Path) -> dict:
+    return {p.name: json.loads(p.read_text())["scores"] for p in sorted(results.rglob("*.json"))}
+
+
+def test_plan_covers_every_text_once_and_skips_cached_and_done(data_root, tmp_path):
+    from harness.cache import EmbeddingCache, text_digests
+    from harness.executors import InProcessExecutor
+    from harness.runner import get_model
+    settings = _settings(data_root, tmp_path)
+    jobs = [JobSpec("toy-bow", t) for t in TASKS]
+    plan = plan_shards(jobs, settings, shard_size=10)
+    texts = [t for s in plan.shards for t in s.texts]
+    assert len(texts) == len(set(texts)) == 2 * 2 * 24     # 24 distinct pairs per set, the repeat once
+    assert all(len(s.texts) <= 10 for s in plan.shards) and [s.of for s in plan.shards][0] == len(plan.shards)
+    lengths = [len(t) for t in texts]
+    assert lengths == sorted(lengths, reverse=True)          # longest first: heavy shards start first
+    assert plan.texts[("toy-bow", "STSBenchmark")] == 48
+    # half the texts already cached: only the others are planned
+    model = get_model("toy-bow")
+    EmbeddingCache(settings.cache_dir).store(model.meta, None).put(
+        text_digests(texts[::2]),
+        np.asarray(model.encode(texts[::2]), dtype=np.float32))
+    again = [t for s in plan_shards(jobs, settings, shard_size=10).shards for t in s.texts]
+    assert sorted(again) == sorted(texts[1::2])
+    # a job already done (same job key): none of its texts are planned
+    run([JobSpec("toy-bow", "STSBenchmark")], settings, InProcessExecutor())
+    left = plan_shards(jobs, settings, shard_size=10)
+    assert {task for s in left.shards for task, _ in s.tasks} == {"SICK-R"}
+    assert sum(n for s in left.shards for _, n in s.tasks) == sum(t.startswith("sickr") for t in texts[1::2])
+
+
+def test_in_process_sharding_records_counts_and_keeps_scores(data_root, tmp_path):
+    from harness.executors import InProcessExecutor
+    jobs = [JobSpec("toy-bow", t) for t in TASKS]
+    plain = run(jobs, _settings(data_root, tmp_path / "plain", shard_size=0), InProcessExecutor())
+    sharded = run(jobs, _settings(data_root, tmp_path / "sharded", shard_size=7), InProcessExecutor())
+    assert [o.status for o in plain + sharded] == ["ok"] * 4
+    assert _scores(tmp_path / "plain" / "results") == _scores(tmp_path / "sharded" / "results")
+    result = json.loads(Path(sharded[0].path).read_text())
+    block = result["sharded_encoding"]
+    assert block["texts"] == 48 and block["shards"] >= 7 and block["shard_size"] == 7   # its 48 among 96 texts
+    assert sum(w["texts"] for w in block["by_worker"].values()) == 48 and not block["failed"]
+    assert result["embedding_cache"]["encoded"] == 0      # the job found every vector in the cache
+    assert "sharded_encoding" not in json.loads(Path(plain[0].path).read_text())
+
+
+def test_local_cluster_shards_on_both_workers_and_survives_a_killed_worker(data_root, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from harness.dask_executor import DaskExecutor
+    from harness.executors import InProcessExecutor
+    kill_dir = tmp_path / "kill"
+    kill_dir.mkdir()
+    monkeypatch.setenv("TOY_KILL_DIR", str(kill_dir))       # inherited by the cluster's worker processes
+    monkeypatch.setenv("TOY_ENCODE_SLEEP", "0.2")
+    jobs = [JobSpec("toy-killable", t) for t in TASKS]
+    settings = _settings(data_root, tmp_path / "dask", shard_size=6)
+    with DaskExecutor("local", n_workers=2) as executor:
+        outcomes = run(jobs, settings, executor)
+    assert (kill_dir / "killed").exists(), "no worker was killed: the test proves nothing"
+    assert [o.status for o in outcomes] == ["ok", "ok"], [o.error for o in outcomes]
+    for o in outcomes:
+        block = json.loads(Path(o.path).read_text())["sharded_encoding"]
+        assert block["texts"] == 48 and block["shards"] >= 8 and not block["failed"], block   # the lost one re-run
+        assert sum(w["texts"] for w in block["by_worker"].values()) == 48
+    workers = {w for o in outcomes for w in json.loads(Path(o.path).read_text())["sharded_encoding"]["by_worker"]}
+    assert len(workers) >= 2, workers                                           # both workers took shards
+    digests = _cache_digests(tmp_path / "dask" / "cache")
+    assert len(digests) == len(set(digests)) == 96, "the cache must hold every vector exactly once"
+    # same scores as an unsharded in-process run of the same model
+    monkeypatch.delenv("TOY_KILL_DIR")
+    plain = run(jobs, _settings(data_root, tmp_path / "plain", shard_size=0), InProcessExecutor())
+    assert [o.status for o in plain] == ["ok", "ok"]
+    assert _scores(tmp_path / "dask" / "results") == _scores(tmp_path / "plain" / "results")
