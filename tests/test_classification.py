@@ -238,7 +238,12 @@ def test_published_minilm_scores_reproduce(data_root, minilm, factory, task_name
         out = task.evaluate(minilm)
     ref = published(data_root, task_name)
     assert out.scores["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
-    assert out.scores["f1"] == pytest.approx(ref["f1"], abs=1e-6)
+    # Macro-F1 moves when two test rows swap labels in opposite directions (accuracy does not): vectors whose
+    # last bits depend on how MKL splits a product do that. Measured on Emotion: 2-thread default MKL gave
+    # 0.371820608 (the published value to 1e-16), MKL_CBWR=AUTO,STRICT (the recorded rule, thread-count
+    # independent) 0.371819418, with all 10 per-experiment accuracies equal. Any row changing label alone
+    # moves the accuracy by 5e-5, which the accuracy assertions (1e-6 and 1e-12 per experiment) catch.
+    assert out.scores["f1"] == pytest.approx(ref["f1"], abs=1e-5)
     ours = [e["accuracy"] for e in out.details["scores_per_experiment"]]
     assert ours == pytest.approx([e["accuracy"] for e in ref["scores_per_experiment"]], abs=1e-12)
 

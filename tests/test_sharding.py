@@ -128,3 +128,29 @@ def test_local_cluster_shards_on_both_workers_and_survives_a_killed_worker(data_
     plain = run(jobs, _settings(data_root, tmp_path / "plain", shard_size=0), InProcessExecutor())
     assert [o.status for o in plain] == ["ok", "ok"]
     assert _scores(tmp_path / "dask" / "results") == _scores(tmp_path / "plain" / "results")
+
+
+def test_cli_max_memory_and_shard_size_change_no_score_and_no_job_key(tmp_path, monkeypatch):
+    """`--max-memory` (exact search in chunks of a few rows) and `--shard-size` change how, never what: same
+    scores, same job keys as a plain run; bad values are exit-2 errors naming the flag."""
+    from harness import cli
+    from tests.test_retrieval import write_beir
+    rng = np.random.default_rng(0)
+    docs = [{"_id": f"d{i}", "title": "", "text": f"doc {i} about topic {i % 6} " + "word " * int(rng.integers(1, 9))}
+            for i in range(300)]
+    queries = [{"_id": f"q{i}", "text": f"question on topic {i % 6}"} for i in range(12)]
+    qrels = [f"q{i}\td{j}\t1" for i in range(12) for j in range(i % 6, 300, 37)]
+    folder = write_beir(tmp_path / "beir", docs, queries, qrels)
+    base = ["run", "--tasks", f"beir:{folder}", "--models", "toy-bow", "--no-progress",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(base + ["--results", str(tmp_path / "plain")]) == 0
+    assert cli.main(base + ["--results", str(tmp_path / "small"), "--max-memory", "0.002", "--shard-size", "50"]) == 0
+    plain, small = (next((tmp_path / d).rglob("*.json")) for d in ("plain", "small"))
+    plain, small = json.loads(plain.read_text()), json.loads(small.read_text())
+    assert small["scores"] == plain["scores"] and small["job_key"] == plain["job_key"]
+    assert small["sharded_encoding"]["shards"] == 0   # the first run cached every text: nothing to encode
+    assert "sharded_encoding" not in plain            # one process, no --shard-size: no shards
+    import os
+    assert "HARNESS_MAX_MEMORY_MB" not in os.environ   # the budget lasts one job
+    for bad in (["--max-memory", "0"], ["--shard-size", "-1"]):
+        assert cli.main(base + ["--results", str(tmp_path / "bad")] + bad) == 2
