@@ -32,6 +32,7 @@ from collections import deque
 from pathlib import Path
 
 from .errors import HarnessError
+from .outcomes import failed_outcome
 
 WORKER_LOSS_RETRIES = 1   # a job is submitted again this many times after its worker died
 
@@ -79,14 +80,6 @@ def _payload_runner():
         fn, job, settings = pickle.loads(blob)
         return pickle.dumps(fn(job, settings))
     return run_payload
-
-
-def _failed_outcome(job, error: str):
-    from .runner import JobOutcome
-    from .sharding import ShardOutcome, ShardSpec
-    if isinstance(job, ShardSpec):
-        return ShardOutcome(job, "error", error=error)
-    return JobOutcome(job, "error", None, error=error)
 
 
 class DaskExecutor:
@@ -200,10 +193,10 @@ class DaskExecutor:
                         if attempts[i] <= self.worker_loss_retries:
                             pending.appendleft((i, jobs[i]))
                         else:
-                            outcome = _failed_outcome(jobs[i], f"{type(e).__name__}: the worker running this job "
+                            outcome = failed_outcome(jobs[i], f"{type(e).__name__}: the worker running this job "
                                                                f"died {attempts[i]} times; given up ({e})")
                     except Exception as e:   # an exception escaping fn after Dask's own retries
-                        outcome = _failed_outcome(jobs[i], f"{type(e).__name__}: {e} (on Dask)")
+                        outcome = failed_outcome(jobs[i], f"{type(e).__name__}: {e} (on Dask)")
                     fut.release()
                     if outcome is not None:
                         yield outcome

@@ -35,3 +35,22 @@ def toy_killable() -> CallableModel:
 
 
 registry.MODELS["toy-killable"] = "tests.toy_killable_model:toy_killable"
+
+
+def die_or_echo(job, settings):
+    """A job function for the process-pool worker-loss test: job = (name, how). 'ok' returns ('ok', name) after
+    settings['sleep'] seconds; 'once' SIGKILLs its worker the first time (marker file in settings['kill_dir']);
+    'always' SIGKILLs it every time."""
+    name, how = job
+    time.sleep(settings["sleep"])
+    if how == "always" or (how == "once" and _first(os.path.join(settings["kill_dir"], name))):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return ("ok", name)
+
+
+def _first(marker: str) -> bool:
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
