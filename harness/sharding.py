@@ -84,12 +84,15 @@ def plan_shards(jobs, settings, *, shard_size: int = DEFAULT_SHARD_SIZE, get_mod
     for job in jobs:
         if not callable(getattr(registry.make_task(job.task), "texts_to_encode", None)):
             continue                  # the job encodes its own texts
-        prepared = prepare_job(job, settings, get_model(job.model, settings.data_root).meta)
-        if is_done(prepared, settings) is not None:
-            continue                  # resumed: nothing to encode
+        try:
+            prepared = prepare_job(job, settings, get_model(job.model, settings.data_root).meta)
+            if is_done(prepared, settings) is not None:
+                continue              # resumed: nothing to encode
+            declared = [(role, list(texts)) for role, texts in prepared.task.texts_to_encode()]
+        except Exception:             # bad data or model: the job itself fails with that error, alone
+            continue
         n_texts = 0
-        for role, texts in prepared.task.texts_to_encode():
-            texts = list(texts)
+        for role, texts in declared:
             digests = text_digests(texts).tolist()
             pool = wanted.setdefault((job.model, role), {})
             owners = serves.setdefault((job.model, role), {})

@@ -192,18 +192,28 @@ class ClassificationTask(Task):
         return y_train, y_eval, names, notes
 
     # --- evaluation
+    def experiment_rows(self) -> list:
+        """Train rows of each experiment: undersampled per label (seeded), or the whole split (knn only)."""
+        from .metrics.classification import undersample
+        p = self.params
+        if p["samples_per_label"] is None:   # knn only (check_params): one deterministic experiment
+            return [list(range(len(self.train)))]
+        return undersample(self.train.labels, int(p["samples_per_label"]), int(p["n_experiments"]), self.seed,
+                           mode=p["undersampling"])
+
+    def texts_to_encode(self) -> list[tuple[None, list[str]]]:
+        """What `evaluate` encodes (the train rows some experiment uses, then the eval split), for sharded
+        encoding ahead of the job (harness/sharding.py)."""
+        self.check_params()
+        union = sorted(set().union(*self.experiment_rows()))
+        return [(None, [self.train.texts[i] for i in union] + list(self.evals.texts))]
+
     def evaluate(self, model, index=None) -> TaskOutput:
-        from .metrics.classification import (classification_scores, knn_predict, logreg_predict, mean_scores,
-                                             undersample)
+        from .metrics.classification import classification_scores, knn_predict, logreg_predict, mean_scores
         p = self.params
         y_train, y_eval, names, notes = self.check_inputs()
         self.check_params()
-        spl = p["samples_per_label"]
-        if spl is None:   # knn only (check_params): the whole train split, one deterministic experiment
-            draws = [list(range(len(self.train)))]
-        else:
-            draws = undersample(self.train.labels, int(spl), int(p["n_experiments"]), self.seed,
-                                mode=p["undersampling"])
+        draws = self.experiment_rows()
         union = sorted(set().union(*draws))
         x_union = model.encode([self.train.texts[i] for i in union], role=None, batch_size=p["batch_size"])
         x_eval = model.encode(self.evals.texts, role=None, batch_size=p["batch_size"])

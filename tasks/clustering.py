@@ -87,6 +87,18 @@ class ClusteringTask(Task):
         self.dataset = rec
         return rec
 
+    def texts_to_encode(self) -> list[tuple[None, list[str]]]:
+        """What `evaluate` encodes (every row, or the fast protocol's seeded subset), for sharded encoding
+        ahead of the job (harness/sharding.py)."""
+        from .metrics.clustering import embed_subset
+        self.check_params()
+        p = self.params
+        rows = None
+        if p["protocol"] != "legacy":
+            rows, _ = embed_subset(len(self.data), seed=self.seed, max_fraction=p["max_fraction_to_embed"],
+                                   max_documents=p["max_documents_to_embed"])
+        return [(None, list(self.data.texts) if rows is None else [self.data.texts[i] for i in rows])]
+
     def evaluate(self, model, index=None) -> TaskOutput:
         self.check_params()
         if self.params["protocol"] == "legacy":

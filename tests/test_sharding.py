@@ -154,3 +154,49 @@ def test_cli_max_memory_and_shard_size_change_no_score_and_no_job_key(tmp_path, 
     assert "HARNESS_MAX_MEMORY_MB" not in os.environ   # the budget lasts one job
     for bad in (["--max-memory", "0"], ["--shard-size", "-1"]):
         assert cli.main(base + ["--results", str(tmp_path / "bad")] + bad) == 2
+
+
+def test_a_job_with_missing_data_fails_alone_when_sharding(data_root, tmp_path):
+    """Planning the shards skips a job it cannot prepare: that job fails with its own error, the others run."""
+    from harness.executors import InProcessExecutor
+    jobs = [JobSpec("toy-bow", "STSBenchmark"), JobSpec("toy-bow", "BIOSSES")]   # no biosses folder here
+    out = run(jobs, _settings(data_root, tmp_path, shard_size=5), InProcessExecutor())
+    assert [o.status for o in out] == ["ok", "error"], [o.error for o in out]
+    assert "BIOSSES data folder not found" in out[1].error
+    assert json.loads(Path(out[0].path).read_text())["sharded_encoding"]["texts"] == 48
+
+
+class _RecordingModel:
+    """Random vectors; remembers every text it was asked to encode (which texts, not how often)."""
+    meta = {"name": "recording", "dim": 8}
+
+    def __init__(self):
+        self.seen: set = set()
+        self.rng = np.random.default_rng(0)
+
+    def encode(self, texts, role=None, batch_size=None):
+        self.seen.update(texts)
+        return self.rng.normal(size=(len(texts), 8)).astype(np.float32)
+
+
+@pytest.mark.parametrize("task_name", ["TRECClassification", "TRECClassification-kNN", "TRECCoarseClustering",
+                                       "TRECCoarseClustering.v2"])
+def test_declared_texts_are_exactly_what_evaluate_encodes(task_name):
+    """Classification (undersampled train rows + eval split) and clustering (all rows, or the fast protocol's
+    seeded subset) declare the texts their evaluate encodes, so sharding encodes nothing the job does not use
+    and leaves it nothing to encode."""
+    from harness import registry
+
+    from .conftest import SHARED_DATA
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent")
+    task = registry.make_task(task_name)
+    task.load(SHARED_DATA)
+    if task_name.endswith(".v2"):
+        task.params["max_documents_to_embed"] = 1000   # a strict subset: the seeded draw must match
+        task.params["n_bootstrap"] = 2
+    declared = {t for _, texts in task.texts_to_encode() for t in texts}
+    model = _RecordingModel()
+    task.evaluate(model)
+    assert model.seen == declared
+    assert len(declared) > 100
