@@ -29,7 +29,7 @@ EF_KEYS = ("ef", "ef_search", "efSearch", "efsearch")
 __all__ = ["pareto_front", "plot_task_bars", "plot_pareto", "plot_model_profile", "model_colors", "plain_log_axis"]
 
 
-def _plt():
+def styled_pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -70,7 +70,7 @@ def plain_log_axis(ax) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _save(fig, out: Path) -> Path:
+def save_png(fig, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=DPI, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -167,7 +167,7 @@ def index_point(result: dict) -> tuple[float, float] | None:
 # ------------------------------------------------------------------------------------------ plots
 def plot_task_bars(entries, out: Path, colors: dict) -> Path | None:
     """Main score per model; one bar per index when the task ran under several."""
-    plt = _plt()
+    plt = styled_pyplot()
     first = entries[0].result
     indexes = sorted({e.index_label or "" for e in entries}, key=lambda i: (i not in ("", "exact"), natural_key(i)))
     models = sorted({e.model for e in entries},   # best first; equal scores by name (sets have no order)
@@ -198,13 +198,13 @@ def plot_task_bars(entries, out: Path, colors: dict) -> Path | None:
     ax.grid(axis="y", visible=False)
     if len(indexes) > 1:   # beside the axes: never over a bar or its value
         ax.legend(title="index", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def _bars_per_point(entries, models: list[str], indexes: list[str], out: Path, colors: dict) -> Path:
     """Many index points: one labelled bar per (model, index point), coloured by model, rather than
     hatches nobody can tell apart."""
-    plt = _plt()
+    plt = styled_pyplot()
     first = entries[0].result
     rows = [e for m in models for idx in indexes for e in entries if e.model == m and (e.index_label or "") == idx]
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.3 * len(rows)))
@@ -222,7 +222,7 @@ def _bars_per_point(entries, models: list[str], indexes: list[str], out: Path, c
     ax.set_title(text(f"{first.get('task')} ({entries[0].type_title}, {model_note}{first.get('split') or 'test'}): "
                       "per index point"))
     ax.grid(axis="y", visible=False)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def _varying(records: list[dict]) -> set[str]:
@@ -261,7 +261,7 @@ def plot_pareto(entries, out: Path, colors: dict) -> Path | None:
                 annotate.append((e.index_label or "", point))
     if not series or sum(len(v) for v in series.values()) < 2:
         return None
-    plt = _plt()
+    plt = styled_pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     cmap = plt.get_cmap("tab10")
     by_model = len(series) == len(set(series_model.values()))
@@ -282,12 +282,12 @@ def plot_pareto(entries, out: Path, colors: dict) -> Path | None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.legend(loc="best")
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def plot_model_profile(model: str, entries, out: Path, colors: dict) -> Path | None:
     """One model's main scores over the ranked tasks."""
-    plt = _plt()
+    plt = styled_pyplot()
     entries = sorted(entries, key=lambda e: (e.type_title, e.task))
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.35 * len(entries)))
     ys = range(len(entries))
@@ -302,4 +302,4 @@ def plot_model_profile(model: str, entries, out: Path, colors: dict) -> Path | N
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("main score")
     ax.set_title(text(f"{short(model, 60)}: main scores"))
-    return _save(fig, out)
+    return save_png(fig, out)

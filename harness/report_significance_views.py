@@ -18,8 +18,8 @@ PAIR_COLUMNS = ["Task", "Model A", "Model B", "A - B (x 100)", "95% interval (x 
 
 def plot_win_probability(ranks: Ranks, out: Path) -> Path:
     """Heat map of P(row beats column), models in the table's order (best first)."""
-    from .report_plots import _plt, _save, short, text
-    plt = _plt()
+    from .report_plots import styled_pyplot, save_png, short, text
+    plt = styled_pyplot()
     m = len(ranks.models)
     win = np.array(ranks.win, dtype=float)
     np.fill_diagonal(win, np.nan)
@@ -43,7 +43,7 @@ def plot_win_probability(ranks: Ranks, out: Path) -> Path:
     fig.colorbar(img, ax=ax, fraction=0.046, pad=0.04, label="P(row beats column)")
     how = "Borda" if ranks.rank_by == "borda" else "mean score"
     ax.set_title(f"Win probability: {ranks.draws} draws of tasks and items, ranked by {how}")
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def _pct(v: float) -> str:

@@ -211,8 +211,8 @@ class ANNSweepTask(Task):
         src = self.source.vectors(model)
         metric = self.params["metric"]
         if metric == "model":
-            from .retrieval import _metric_for
-            index_metric, normalize = _metric_for(model.meta)
+            from .retrieval import index_metric_for
+            index_metric, normalize = index_metric_for(model.meta)
             metric = "cosine" if normalize else index_metric
         notes = list(src.notes)
         base, queries = prepare_vectors(src.base, src.queries, metric, notes)

@@ -147,11 +147,11 @@ def _named_calibration(task, fallback: np.ndarray, what: str) -> tuple[np.ndarra
 
 def _retrieval_rows(task, model, full: int):
     from harness.registry import make_index
-    from tasks.retrieval import _metric_for
+    from tasks.retrieval import index_metric_for
 
     rt = task.inner
     rt.check_params()
-    metric, normalize = _metric_for(model.meta)
+    metric, normalize = index_metric_for(model.meta)
     renorm = normalize or bool(model.meta.get("normalized"))
     tmp = Path(tempfile.mkdtemp(prefix="harness-compression-"))
     try:

@@ -65,7 +65,7 @@ def get_benchmark(name: str):
     import mteb
     try:
         return mteb.get_benchmark(name)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError):
         import difflib
         names = [b.name for b in mteb.get_benchmarks()]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)

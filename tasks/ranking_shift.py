@@ -102,14 +102,14 @@ class RankingShiftTask(Task):
 
     def evaluate(self, model, index=None) -> TaskOutput:
         from harness.registry import make_index
-        from tasks.retrieval import _metric_for
+        from tasks.retrieval import index_metric_for
 
         if self.retrieval is None:
             raise HarnessError(f"task {self.name}: evaluate() before load()")
         specs = self.check_params()
         rt, p = self.retrieval, self.params
         k = int(p["k"])
-        metric, normalize = _metric_for(model.meta)
+        metric, normalize = index_metric_for(model.meta)
         timings = {}
         t0 = time.perf_counter()
         name = model.meta.get("name")

@@ -186,7 +186,7 @@ class RetrievalTask(Task):
             k_values = [k for k in k_values if k <= int(p["ann_top_k"])]
             if not k_values:
                 raise HarnessError(f"task {self.name}: ann_top_k={p['ann_top_k']} is below every k value")
-        metric, normalize = _metric_for(model.meta)
+        metric, normalize = index_metric_for(model.meta)
         search_params = {"max_memory_mb": p["max_memory_mb"]} if exact and p["max_memory_mb"] else {}
         timings = {}
 
@@ -291,7 +291,7 @@ class RetrievalTask(Task):
         return unit_rows(vecs, label, locate=locate) if normalize else vecs
 
 
-def _metric_for(meta: dict) -> tuple[str, bool]:
+def index_metric_for(meta: dict) -> tuple[str, bool]:
     """Index metric and whether the task L2-normalises, from the model's declared similarity (as mteb)."""
     sim = str(meta.get("similarity") or "cosine").lower()
     if sim in ("cosine", "cos", "cos_sim"):
