@@ -89,11 +89,17 @@ def cmd_run(args) -> int:
         raise HarnessError(f"--shard-size must be 0 (off) or a positive number of texts, got {args.shard_size}")
     if args.max_memory is not None and not args.max_memory > 0:
         raise HarnessError(f"--max-memory must be a positive number of megabytes, got {args.max_memory}")
-    jobs = plan(tasks, models, indexes, task_params=task_params, data_root=args.data_root)
-    searching = len({j.index for j in jobs if j.index})
-    print(f"{len(jobs)} job(s): {len(models)} model(s) x {len(tasks)} task(s)"
-          + (f", {searching} index point(s) where a task searches" if searching else ""), file=sys.stderr)
-    outcomes = run(jobs, settings, make_executor(args.workers, args.scheduler))
+    from pathlib import Path
+    from unittest import mock
+    # --cache-dir also for vectors a model reads through the default cache (compressed:<model>@...), in this
+    # process and the workers it starts, for this run only
+    cache_env = {"HARNESS_CACHE": str(Path(args.cache_dir).expanduser().resolve())} if args.cache_dir else {}
+    with mock.patch.dict(os.environ, cache_env):
+        jobs = plan(tasks, models, indexes, task_params=task_params, data_root=args.data_root)
+        searching = len({j.index for j in jobs if j.index})
+        print(f"{len(jobs)} job(s): {len(models)} model(s) x {len(tasks)} task(s)"
+              + (f", {searching} index point(s) where a task searches" if searching else ""), file=sys.stderr)
+        outcomes = run(jobs, settings, make_executor(args.workers, args.scheduler))
     print(summary_table(outcomes))
     if not (args.tasks or args.suite) and not args.no_report:  # the default suite ends with the report
         from .report import make_report, print_summary

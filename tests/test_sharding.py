@@ -200,3 +200,20 @@ def test_declared_texts_are_exactly_what_evaluate_encodes(task_name):
     task.evaluate(model)
     assert model.seen == declared
     assert len(declared) > 100
+
+
+def test_cli_cache_dir_also_holds_a_compressed_models_base_vectors(data_root, tmp_path, monkeypatch):
+    """`compressed:<model>@...` reads its base model's vectors through the default cache: with --cache-dir, that
+    is the given folder (not .cache/ under the working directory), for the run only."""
+    import os
+
+    from harness import cli
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    args = ["run", "--tasks", "STSBenchmark", "--models", "compressed:toy-bow@dim=16+float16", "--no-progress",
+            "--data-root", str(data_root), "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "c")]
+    assert cli.main(args) == 0
+    folders = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "c").iterdir())
+    assert folders == ["toy-bow", "toy-bow@dim=16+float16"], folders        # base and derived vectors, both here
+    assert not (tmp_path / ".cache").exists()
+    assert "HARNESS_CACHE" not in os.environ
