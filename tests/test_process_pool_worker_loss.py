@@ -3,14 +3,10 @@ running then are run again one at a time; a job that kills its worker even alone
 naming the cause; every other job completes, and a run with sharded encoding loses no shard."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from harness.executors import ProcessPoolExecutor
-from harness.runner import JobSpec, run
 from tests.toy_killable_model import die_or_echo
 
-from .test_sharding import PLUGINS, TASKS, _cache_digests, _scores, _settings, data_root  # noqa: F401  (fixture)
+from .test_sharding import PLUGINS, data_root, run_with_a_worker_killed_mid_shard  # noqa: F401  (fixture)
 
 
 def _by_name(outcomes) -> dict:
@@ -43,24 +39,5 @@ def test_without_a_context_each_map_has_its_own_pool(tmp_path):
 
 
 def test_sharded_run_on_a_process_pool_survives_a_killed_worker(data_root, tmp_path, monkeypatch):  # noqa: F811
-    kill_dir = tmp_path / "kill"
-    kill_dir.mkdir()
-    monkeypatch.setenv("TOY_KILL_DIR", str(kill_dir))       # inherited by the spawned worker processes
-    monkeypatch.setenv("TOY_ENCODE_SLEEP", "0.2")
-    monkeypatch.setenv("HARNESS_PLUGINS", PLUGINS)
-    jobs = [JobSpec("toy-killable", t) for t in TASKS]
-    with ProcessPoolExecutor(2) as pool:
-        outcomes = run(jobs, _settings(data_root, tmp_path / "pool", shard_size=6), pool)
-    assert (kill_dir / "killed").exists(), "no worker was killed: the test proves nothing"
-    assert [o.status for o in outcomes] == ["ok", "ok"], [o.error for o in outcomes]
-    for o in outcomes:
-        block = json.loads(Path(o.path).read_text())["sharded_encoding"]
-        assert block["texts"] == 48 and not block["failed"], block          # the lost shard was run again
-        assert sum(w["texts"] for w in block["by_worker"].values()) == 48
-    digests = _cache_digests(tmp_path / "pool" / "cache")
-    assert len(digests) == len(set(digests)) == 96, "the cache must hold every vector exactly once"
-    monkeypatch.delenv("TOY_KILL_DIR")
-    from harness.executors import InProcessExecutor
-    plain = run(jobs, _settings(data_root, tmp_path / "plain", shard_size=0), InProcessExecutor())
-    assert [o.status for o in plain] == ["ok", "ok"]
-    assert _scores(tmp_path / "pool" / "results") == _scores(tmp_path / "plain" / "results")
+    monkeypatch.setenv("HARNESS_PLUGINS", PLUGINS)   # the spawned workers register the toy models too
+    run_with_a_worker_killed_mid_shard(ProcessPoolExecutor(2), data_root, tmp_path, monkeypatch)

@@ -101,33 +101,38 @@ def test_in_process_sharding_records_counts_and_keeps_scores(data_root, tmp_path
     assert "sharded_encoding" not in json.loads(Path(plain[0].path).read_text())
 
 
-def test_local_cluster_shards_on_both_workers_and_survives_a_killed_worker(data_root, tmp_path, monkeypatch):
-    pytest.importorskip("distributed")
-    from harness.dask_executor import DaskExecutor
+def run_with_a_worker_killed_mid_shard(executor, data_root, tmp_path, monkeypatch) -> set:
+    """Run both tasks on `executor` (2 workers) while the first shard's worker is SIGKILLed: every job ok, no
+    shard failed (the lost one ran again), every vector cached exactly once, scores equal to an unsharded
+    in-process run. Returns the workers that encoded shards."""
     from harness.executors import InProcessExecutor
     kill_dir = tmp_path / "kill"
     kill_dir.mkdir()
-    monkeypatch.setenv("TOY_KILL_DIR", str(kill_dir))       # inherited by the cluster's worker processes
+    monkeypatch.setenv("TOY_KILL_DIR", str(kill_dir))       # inherited by the worker processes
     monkeypatch.setenv("TOY_ENCODE_SLEEP", "0.2")
     jobs = [JobSpec("toy-killable", t) for t in TASKS]
-    settings = _settings(data_root, tmp_path / "dask", shard_size=6)
-    with DaskExecutor("local", n_workers=2) as executor:
-        outcomes = run(jobs, settings, executor)
+    with executor:
+        outcomes = run(jobs, _settings(data_root, tmp_path / "sharded", shard_size=6), executor)
     assert (kill_dir / "killed").exists(), "no worker was killed: the test proves nothing"
     assert [o.status for o in outcomes] == ["ok", "ok"], [o.error for o in outcomes]
-    for o in outcomes:
-        block = json.loads(Path(o.path).read_text())["sharded_encoding"]
+    blocks = [json.loads(Path(o.path).read_text())["sharded_encoding"] for o in outcomes]
+    for block in blocks:
         assert block["texts"] == 48 and block["shards"] >= 8 and not block["failed"], block   # the lost one re-run
         assert sum(w["texts"] for w in block["by_worker"].values()) == 48
-    workers = {w for o in outcomes for w in json.loads(Path(o.path).read_text())["sharded_encoding"]["by_worker"]}
-    assert len(workers) >= 2, workers                                           # both workers took shards
-    digests = _cache_digests(tmp_path / "dask" / "cache")
+    digests = _cache_digests(tmp_path / "sharded" / "cache")
     assert len(digests) == len(set(digests)) == 96, "the cache must hold every vector exactly once"
-    # same scores as an unsharded in-process run of the same model
     monkeypatch.delenv("TOY_KILL_DIR")
     plain = run(jobs, _settings(data_root, tmp_path / "plain", shard_size=0), InProcessExecutor())
     assert [o.status for o in plain] == ["ok", "ok"]
-    assert _scores(tmp_path / "dask" / "results") == _scores(tmp_path / "plain" / "results")
+    assert _scores(tmp_path / "sharded" / "results") == _scores(tmp_path / "plain" / "results")
+    return {w for block in blocks for w in block["by_worker"]}
+
+
+def test_local_cluster_shards_on_both_workers_and_survives_a_killed_worker(data_root, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from harness.dask_executor import DaskExecutor
+    workers = run_with_a_worker_killed_mid_shard(DaskExecutor("local", n_workers=2), data_root, tmp_path, monkeypatch)
+    assert len(workers) >= 2, workers                                           # both workers took shards
 
 
 def test_cli_max_memory_and_shard_size_change_no_score_and_no_job_key(tmp_path, monkeypatch):
