@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .text_table import aligned
+
 
 def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.6g}"
@@ -22,12 +24,7 @@ def format_table(result, verbose: bool = False) -> str:
             d = f.delta
             rows.append((f.status, f.model, f.task, f.index or "-", f.metric, _fmt(f.baseline), _fmt(f.current),
                          "" if d is None else f"{d:+.6g}", "" if f.tolerance is None else f"{f.tolerance:g}", f.note))
-        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-        for i, r in enumerate(rows):
-            lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-            if i == 0:
-                lines.append("  ".join("-" * w for w in widths))
-        lines.append("")
+        lines += aligned(rows) + [""]
     for n in result.notes:
         lines.append(f"note: {n}")
     counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in

@@ -23,6 +23,7 @@ from .loaded_models import get_model, release_model  # noqa: F401  (runner.get_m
 from .job_setup import RunSettings, _index_block, is_done, prepare_job  # noqa: F401  (the runner's API)
 from .planning import JobSpec, _check_distinct_paths, check_point, plan  # noqa: F401  (the runner's API)
 from .results import result_path, write_result
+from .text_table import aligned
 from .versions import library_versions
 
 @dataclass
@@ -200,9 +201,7 @@ def summary_table(outcomes: list[JobOutcome]) -> str:
         value = "" if o.main_score is None else f"{o.main_score:.5f}"
         rows.append((o.spec.model, o.spec.task, o.spec.index or "-", o.status, o.main_score_name or "-", value,
                      f"{o.seconds:.1f}"))
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = aligned(rows)
     errors = [f"  {o.spec.label}: {o.error}" for o in outcomes if o.status == "error"]
     if errors:
         lines += ["", "errors:"] + errors
