@@ -133,11 +133,16 @@ def cmd_cache(args) -> int:
     return EXIT_OK
 
 
-def cmd_report(args) -> int:
-    from .report import make_report, print_summary, screenshot
+def _published_arg(args):
+    """--published DIR / --no-published as load_entries takes it (True: this checkout's leaderboard)."""
     if args.published and args.no_published:
         raise HarnessError("give either --published DIR or --no-published, not both")
-    published = False if args.no_published else (args.published or True)
+    return False if args.no_published else (args.published or True)
+
+
+def cmd_report(args) -> int:
+    from .report import make_report, print_summary, screenshot
+    published = _published_arg(args)
     rep = make_report(args.results, args.out, title=args.title, published=published)
     print_summary(rep)
     if args.screenshot:
@@ -154,6 +159,19 @@ def cmd_gate(args) -> int:
     if args.junit:
         print(f"JUnit XML: {args.junit}", file=sys.stderr)
     return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, format_comparison
+    published = _published_arg(args)
+    result = compare(args.model_a, args.model_b, args.results, published, alpha=args.alpha, seed=args.seed,
+                     B=args.permutations)
+    print(format_comparison(result))
+    if args.json:
+        from .io import atomic_write_bytes
+        atomic_write_bytes(args.json, result.to_json().encode("utf-8"))
+        print(f"JSON: {args.json}", file=sys.stderr)
+    return EXIT_OK
 
 
 def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
@@ -219,6 +237,24 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
                         "(p < ALPHA, default 0.05); scores without per-item data keep the tolerance rule")
     g.add_argument("--verbose", action="store_true", help="list every comparison, not only the changes")
     g.set_defaults(fn=cmd_gate)
+
+    cp = sub.add_parser("compare", help="is model A's difference from model B real? paired tests per task",
+                        description="Paired permutation test of A - B on the same items for every ranked task both "
+                                    "models have, with its 95% interval, Holm-corrected across the tasks, and "
+                                    "P(A ahead of B) over the tasks. Reads result files only (yours and the "
+                                    "published ones, as the report does).")
+    cp.add_argument("model_a", metavar="A", help="a model name as in the results (e.g. all-MiniLM-L6-v2)")
+    cp.add_argument("model_b", metavar="B", help="the model to compare it with")
+    cp.add_argument("--results", default="results", help="your results folder (default: results)")
+    cp.add_argument("--published", metavar="DIR", help="published results (default: leaderboard/results of this "
+                                                        "checkout; your own results of a model come first)")
+    cp.add_argument("--no-published", action="store_true", help="leave the published results out")
+    cp.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
+    cp.add_argument("--permutations", type=int, default=2000, metavar="B",
+                    help="permutations and bootstrap draws per paired test (default 2000; the smallest p is 2/(B+1))")
+    cp.add_argument("--seed", type=int, default=16, help="seed of the permutations and draws (default 16)")
+    cp.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    cp.set_defaults(fn=cmd_compare)
 
     c = sub.add_parser("cache", help="embedding cache: size report or clear")
     c.add_argument("action", choices=["info", "clear"])
