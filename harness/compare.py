@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import HarnessError
 from .report_entries import PUBLISHED_SUFFIX, Entry, load_entries
+from .results import json_safe
+from .significance import holm
 from .significance_ranks import ALPHA, B_TEST, DRAWS, SEED, TaskColumn, pair_tests, rank_intervals, score_items
 from .text_table import aligned
 
@@ -55,18 +57,7 @@ class Comparison:
     seed: int = SEED
 
     def to_json(self) -> str:
-        return json.dumps(_finite(asdict(self)), indent=2)
-
-
-def _finite(obj):
-    """NaN (a statistic undefined on these items) as null: JSON has no NaN."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
+        return json.dumps(json_safe(asdict(self)), indent=2)   # NaN (undefined statistic) as null
 
 
 def _pick(name: str, entries: list[Entry]) -> str:
@@ -87,7 +78,7 @@ def compare(model_a: str, model_b: str, results_dir="results", published=True, *
     if B < 100:
         raise HarnessError(f"--permutations must be at least 100 (the smallest p-value is 2/(B+1)), not {B}")
     loaded = load_entries(results_dir, published)
-    ranked = [e for e in loaded.entries if e.ranked and e.in_overall and e.ok]
+    ranked = [e for e in loaded.entries if e.in_overall and e.ok]   # ranked tasks, exact search
     a, b = _pick(model_a, ranked), _pick(model_b, ranked)
     if a == b:
         raise HarnessError(f"compare needs two different models, not {a!r} twice")
@@ -115,7 +106,6 @@ def compare(model_a: str, model_b: str, results_dir="results", published=True, *
         rows.append((ea, eb, tests[0]))
         columns.append(TaskColumn(task, {a: ea.main_score, b: eb.main_score},
                                   {a: items[0][0], b: items[1][0]}, ea.lower_is_better))
-    from .significance import holm
     for (ea, eb, t), p in zip(rows, holm([t.p_value for _, _, t in rows]) if rows else []):
         out.tasks.append(TaskComparison(t.task, str(ea.result.get("main_score_name")), ea.main_score, eb.main_score,
                                         t.difference, t.low, t.high, t.p_value, float(p), t.n_items,
@@ -133,18 +123,18 @@ def _num(v: float, spec: str = ".4f") -> str:
 def format_comparison(c: Comparison) -> str:
     """The terminal view: one row per task, the skipped tasks with their reasons, the overall line."""
     lines = [f"A = {c.a}", f"B = {c.b}", ""]
+    verdicts = [t.verdict("A", "B", c.alpha) for t in c.tasks]
     if c.tasks:
         rows = [("task", "score", "A", "B", "A - B", "95% interval", "p", "p (Holm)", "n", "verdict")]
-        for t in c.tasks:
+        for t, verdict in zip(c.tasks, verdicts):
             rows.append((t.task, t.score, _num(t.a), _num(t.b), _num(t.difference, "+.4f"),
                          f"[{_num(t.low, '+.4f')}, {_num(t.high, '+.4f')}]", _num(t.p_value, ".3g"),
-                         _num(t.p_holm, ".3g"), t.n_items, t.verdict("A", "B", c.alpha)))
+                         _num(t.p_holm, ".3g"), t.n_items, verdict))
         lines += aligned(rows) + [""]
     else:
         lines += ["no task has per-item data for both models: nothing to test", ""]
     lines += [f"skipped {s}" for s in c.skipped] + ([""] if c.skipped else [])
-    better = sum(t.verdict("A", "B", c.alpha) == "A better" for t in c.tasks)
-    worse = sum(t.verdict("A", "B", c.alpha) == "B better" for t in c.tasks)
+    better, worse = verdicts.count("A better"), verdicts.count("B better")
     lines.append(f"{len(c.tasks)} task(s) compared: A better on {better}, B better on {worse}, not separable on "
                  f"{len(c.tasks) - better - worse} (Holm-adjusted p < {c.alpha:g}; paired permutation test, "
                  f"B = {c.B}, seed {c.seed})")

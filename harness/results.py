@@ -60,7 +60,7 @@ def job_key(definition: dict) -> str:
     return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
 
 
-def _json_safe(obj):
+def json_safe(obj):
     """NaN/Inf are not JSON: store them as null so every result file is strict JSON (numpy values become
     Python ones, paths their text)."""
     if isinstance(obj, os.PathLike):
@@ -68,11 +68,11 @@ def _json_safe(obj):
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy scalars and arrays
-        return _json_safe(obj.tolist())
+        return json_safe(obj.tolist())
     return obj
 
 
@@ -83,7 +83,7 @@ def schema_problems(obj) -> list[str]:
 
 
 def write_result(path: str | os.PathLike, result: dict) -> Path:
-    result = _json_safe(result)
+    result = json_safe(result)
     result.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     bad = schema_problems(result)
     if bad:
